@@ -302,6 +302,12 @@ void ReleaseFiberMemory(void* object) noexcept {
   if (!header->leak) ReleaseStack(header->slot);
 }
 
+const Stack& FiberStackSlot(const Fiber& fiber) {
+  return reinterpret_cast<const MemoryHeader*>(
+             reinterpret_cast<const char*>(&fiber) - sizeof(MemoryHeader))
+      ->slot;
+}
+
 absl::Status CheckNewParent(const FiberOptions& options) {
   if (options.parent == nullptr) return absl::OkStatus();
   ThreadState* ts = ThreadState::Get();

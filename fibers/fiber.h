@@ -304,6 +304,9 @@ struct FiberMemory {
 absl::StatusOr<FiberMemory> AllocateFiberMemory(size_t stack_size,
                                                 size_t object_size);
 void ReleaseFiberMemory(void* object) noexcept;
+// The whole stack slot a (non-main) fiber and its object live in: for tests
+// and benchmarks that check guards and reuse.
+const Stack& FiberStackSlot(const Fiber& fiber);
 
 template <typename T>
 std::any ToAny(T&& value) {
