@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "absl/base/attributes.h"
@@ -16,7 +17,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -64,7 +64,7 @@ class GlobalPool {
   // Moves up to `want` free stacks of `size` into `out`, carving a new chunk
   // when there are none.
   absl::Status Take(size_t size, int want, std::vector<Stack>* out) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     std::vector<Stack>& free = free_[size];
     if (free.empty()) {
       absl::Status status = CarveChunk(size, &free);
@@ -82,12 +82,12 @@ class GlobalPool {
     // (MADV_GUARD_INSTALL guards survive MADV_DONTNEED, PROT_NONE pages are
     // untouched by it).
     madvise(stack.base, stack.size, MADV_DONTNEED);
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     free_[stack.size].push_back(stack);
   }
 
   GuardMode mode() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return mode_;
   }
 
@@ -163,7 +163,9 @@ class GlobalPool {
         "fiber stack: mprotect of the guard page failed: ", ErrnoName(err)));
   }
 
-  absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's abseil is not built with TSan's
+  // annotations, so TSan could not see absl::Mutex synchronize.
+  std::mutex mu_;
   absl::flat_hash_map<size_t, std::vector<Stack>> free_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<size_t, size_t> next_slots_ ABSL_GUARDED_BY(mu_);
   GuardMode mode_ ABSL_GUARDED_BY(mu_) = GuardMode::kMadviseGuard;
