@@ -486,20 +486,62 @@ void Fiber::CheckResumable(ThreadState* ts, const char* operation,
   }
 }
 
+// The hot path: a switch into a suspended fiber of this thread. Everything
+// else (first switches, errors, a swallowed kill) takes SwitchSlow.
 std::any Fiber::Switch(std::any value) {
-  ThreadState* ts = ThreadState::Get();
-  if (ABSL_PREDICT_FALSE(state_ != State::kSuspended ||
-                         thread_id_ != ts->id)) {
-    CheckResumable(ts, "switch", value.has_value());
-  }
-  Fiber* to = this;
-  if (ABSL_PREDICT_FALSE(ts->swallowed_kill != nullptr)) {
-    to = DivertSwallowedKill(ts, to);
-    value.reset();
+  ThreadState* ts = fibers_internal::tls_state;
+  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ != State::kSuspended ||
+                         thread_id_ != ts->id ||
+                         ts->swallowed_kill != nullptr)) {
+    return SwitchSlow(&value);
   }
   ts->value = &value;
   ts->error = nullptr;
+  ts->current->SwitchContext(ts, this);
+  return Received();
+}
+
+std::any Fiber::Switch() {
+  ThreadState* ts = fibers_internal::tls_state;
+  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ != State::kSuspended ||
+                         thread_id_ != ts->id ||
+                         ts->swallowed_kill != nullptr)) {
+    return SwitchSlow(nullptr);
+  }
+  ts->value = nullptr;
+  ts->error = nullptr;
+  ts->current->SwitchContext(ts, this);
+  return Received();
+}
+
+ABSL_ATTRIBUTE_NOINLINE std::any Fiber::SwitchSlow(std::any* value) {
+  ThreadState* ts = ThreadState::Get();
+  CheckResumable(ts, "switch", value != nullptr && value->has_value());
+  Fiber* to = this;
+  if (ts->swallowed_kill != nullptr) {
+    to = DivertSwallowedKill(ts, to);
+    if (value != nullptr) value->reset();
+  }
+  ts->value = value;
+  ts->error = nullptr;
   return ts->current->SuspendAndResume(ts, to);
+}
+
+inline std::any Fiber::Received() {
+  ThreadState* ts = fibers_internal::tls_state;
+  if (ABSL_PREDICT_FALSE(ts->error != nullptr)) RethrowReceived(ts);
+  if (ts->value == nullptr) return std::any();
+  return std::move(*ts->value);
+}
+
+void Fiber::RethrowReceived(ThreadState* ts) {
+  std::exception_ptr* error = ts->error;
+  ts->error = nullptr;
+  if (error == fibers_internal::KillSignal()) {
+    throw FiberKilled(ts->current->id_);
+  }
+  std::exception_ptr e = std::move(*error);
+  std::rethrow_exception(std::move(e));
 }
 
 std::any Fiber::Throw(std::exception_ptr exception) {
@@ -680,7 +722,8 @@ inline void Fiber::SwitchContext(ThreadState* ts, Fiber* to) {
   EhGlobals* globals = ts->eh_globals;
   eh_ = *globals;
   *globals = to->eh_;
-  if (state_ == State::kRunning) state_ = State::kSuspended;
+  // The switching fiber was running; a finishing one stays finished.
+  state_ = state_ == State::kFinished ? State::kFinished : State::kSuspended;
   to->state_ = State::kRunning;
   ts->current = to;
 #ifdef EVERGREEN_ASAN
@@ -707,14 +750,7 @@ inline void Fiber::SwitchContext(ThreadState* ts, Fiber* to) {
 
 std::any Fiber::SuspendAndResume(ThreadState* ts, Fiber* to) {
   SwitchContext(ts, to);
-  if (ABSL_PREDICT_FALSE(ts->error != nullptr)) {
-    std::exception_ptr* error = ts->error;
-    ts->error = nullptr;
-    if (error == fibers_internal::KillSignal()) throw FiberKilled(id_);
-    std::exception_ptr e = std::move(*error);
-    std::rethrow_exception(std::move(e));
-  }
-  return std::move(*ts->value);
+  return Received();
 }
 
 void Fiber::Finish(ThreadState* ts, bool killed) {

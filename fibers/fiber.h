@@ -156,7 +156,8 @@ class Fiber {
   // Throws FiberError, without switching, if this fiber is the current one,
   // has finished, belongs to another thread, or has not started and `value`
   // is not empty.
-  std::any Switch(std::any value = std::any());
+  std::any Switch(std::any value);
+  std::any Switch();
 
   // Suspends the current fiber and resumes this one with `exception` raised
   // at its suspension point. A fiber that has not started finishes without
@@ -250,6 +251,11 @@ class Fiber {
   // Suspends `this` (the current fiber) and resumes `to`. Returns the value
   // passed back, or rethrows the exception passed back.
   std::any SuspendAndResume(fibers_internal::ThreadState* ts, Fiber* to);
+  // Switch() past its fast-path checks: errors, first switches, diversions.
+  std::any SwitchSlow(std::any* value);
+  // What a resumed fiber received: the value, or the exception rethrown.
+  static std::any Received();
+  [[noreturn]] static void RethrowReceived(fibers_internal::ThreadState* ts);
   // The raw switch, with exception-state and sanitizer bookkeeping.
   void SwitchContext(fibers_internal::ThreadState* ts, Fiber* to);
   // Where a finishing fiber's result goes.
