@@ -61,7 +61,7 @@ class MainFiber final : public Fiber {
 
 // Everything fibers keep per thread. Reached through one initial-exec TLS
 // pointer; freed by a pthread key destructor when the thread exits.
-struct ThreadState {
+struct ThreadState : SwitchState {
   ThreadState();
   ~ThreadState();
 
@@ -70,17 +70,6 @@ struct ThreadState {
 
   uint64_t NextFiberId();
 
-  Fiber* current;
-  const uint64_t id;
-  EhGlobals* const eh_globals;
-  // The transfer of one switch: what the resumed fiber receives. `error`
-  // is null for a plain value, or kKillSignal() for a kill.
-  std::any* value = nullptr;
-  std::exception_ptr* error = nullptr;
-  // Set when the current fiber swallowed FiberKilled (see ~FiberKilled).
-  Fiber* swallowed_kill = nullptr;
-  // The fiber that switched to the current one (for ASan stack bounds).
-  Fiber* switched_from = nullptr;
   uint64_t next_id = 0;
   uint64_t last_id = 0;
   void* altstack = nullptr;
@@ -88,12 +77,22 @@ struct ThreadState {
   MainFiber main;
 };
 
-namespace {
-
-ABSL_CONST_INIT thread_local ThreadState* tls_state
+ABSL_CONST_INIT thread_local SwitchState* tls_switch_state
     __attribute__((tls_model("initial-exec"))) = nullptr;
 
+namespace {
+
 std::atomic<uint64_t> next_thread_id{1};
+
+void InitSwitchState(SwitchState* s) {
+  s->id = next_thread_id.fetch_add(1, std::memory_order_relaxed);
+  s->eh_globals = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+}
+
+ThreadState* TlsState() {
+  return static_cast<ThreadState*>(tls_switch_state);
+}
+
 std::atomic<uint64_t> next_fiber_id_block{1};
 constexpr uint64_t kFiberIdBlock = 1024;
 
@@ -132,7 +131,7 @@ void WriteNumber(uint64_t v, int base) {
 }
 
 void OnFault(int sig, siginfo_t* info, void* context) {
-  ThreadState* ts = tls_state;
+  ThreadState* ts = TlsState();
   char* addr = static_cast<char*>(info->si_addr);
   if (ts != nullptr && ts->current != nullptr && !ts->current->IsMain()) {
     Fiber* f = ts->current;
@@ -185,7 +184,7 @@ void InstallFaultHandler() {
 
 void DestroyThreadState(void* p) {
   ThreadState* ts = static_cast<ThreadState*>(p);
-  tls_state = nullptr;
+  tls_switch_state = nullptr;
   delete ts;
 }
 
@@ -207,11 +206,7 @@ size_t PageSize() {
 
 }  // namespace
 
-ThreadState::ThreadState()
-    : current(nullptr),
-      id(next_thread_id.fetch_add(1, std::memory_order_relaxed)),
-      eh_globals(reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals())),
-      main(this) {
+ThreadState::ThreadState() : main((InitSwitchState(this), this)) {
   current = &main;
   // An alternate signal stack, so that a stack overflow can be reported.
   stack_t existing;
@@ -258,13 +253,13 @@ ThreadState* ThreadState::CreateForThisThread() {
     }
   });
   ThreadState* ts = new ThreadState();
-  tls_state = ts;
+  tls_switch_state = ts;
   pthread_setspecific(thread_state_key, ts);
   return ts;
 }
 
 inline ThreadState* ThreadState::Get() {
-  ThreadState* ts = tls_state;
+  ThreadState* ts = TlsState();
   if (ABSL_PREDICT_TRUE(ts != nullptr)) return ts;
   return CreateForThisThread();
 }
@@ -325,7 +320,7 @@ absl::Status CheckNewParent(const FiberOptions& options) {
 // The first code of every fiber, on its own stack.
 void FiberEntry(void* p) {
   Fiber* self = static_cast<Fiber*>(p);
-  ThreadState* ts = tls_state;
+  ThreadState* ts = TlsState();
 #ifdef EVERGREEN_ASAN
   const void* from_bottom;
   size_t from_size;
@@ -356,7 +351,7 @@ using fibers_internal::ThreadState;
 FiberKilled::~FiberKilled() {
   // Destroyed in its own fiber, outside any unwinding, before the fiber's
   // entry caught it: a catch block swallowed it.
-  ThreadState* ts = fibers_internal::tls_state;
+  ThreadState* ts = fibers_internal::TlsState();
   if (ts == nullptr) return;
   Fiber* f = ts->current;
   if (f->id_ == fiber_id_ && f->kill_requested_ && !f->kill_reached_entry_ &&
@@ -413,7 +408,7 @@ void Fiber::operator delete(void* p) noexcept {
 
 void Fiber::KillForDestruction() noexcept {
   if (state_ == State::kUnstarted || state_ == State::kFinished) return;
-  ThreadState* ts = fibers_internal::tls_state;
+  ThreadState* ts = fibers_internal::TlsState();
   if (ts == nullptr || ts->id != thread_id_) {
     fibers_internal::Fatal(
         absl::StrCat("destroying ", DebugName(),
@@ -486,34 +481,6 @@ void Fiber::CheckResumable(ThreadState* ts, const char* operation,
   }
 }
 
-// The hot path: a switch into a suspended fiber of this thread. Everything
-// else (first switches, errors, a swallowed kill) takes SwitchSlow.
-std::any Fiber::Switch(std::any value) {
-  ThreadState* ts = fibers_internal::tls_state;
-  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ != State::kSuspended ||
-                         thread_id_ != ts->id ||
-                         ts->swallowed_kill != nullptr)) {
-    return SwitchSlow(&value);
-  }
-  ts->value = &value;
-  ts->error = nullptr;
-  ts->current->SwitchContext(ts, this);
-  return Received();
-}
-
-std::any Fiber::Switch() {
-  ThreadState* ts = fibers_internal::tls_state;
-  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ != State::kSuspended ||
-                         thread_id_ != ts->id ||
-                         ts->swallowed_kill != nullptr)) {
-    return SwitchSlow(nullptr);
-  }
-  ts->value = nullptr;
-  ts->error = nullptr;
-  ts->current->SwitchContext(ts, this);
-  return Received();
-}
-
 ABSL_ATTRIBUTE_NOINLINE std::any Fiber::SwitchSlow(std::any* value) {
   ThreadState* ts = ThreadState::Get();
   CheckResumable(ts, "switch", value != nullptr && value->has_value());
@@ -527,14 +494,7 @@ ABSL_ATTRIBUTE_NOINLINE std::any Fiber::SwitchSlow(std::any* value) {
   return ts->current->SuspendAndResume(ts, to);
 }
 
-inline std::any Fiber::Received() {
-  ThreadState* ts = fibers_internal::tls_state;
-  if (ABSL_PREDICT_FALSE(ts->error != nullptr)) RethrowReceived(ts);
-  if (ts->value == nullptr) return std::any();
-  return std::move(*ts->value);
-}
-
-void Fiber::RethrowReceived(ThreadState* ts) {
+void Fiber::RethrowReceived(fibers_internal::SwitchState* ts) {
   std::exception_ptr* error = ts->error;
   ts->error = nullptr;
   if (error == fibers_internal::KillSignal()) {
@@ -636,7 +596,8 @@ absl::Status Fiber::Kill() {
   return absl::OkStatus();
 }
 
-Fiber* Fiber::DivertSwallowedKill(ThreadState* ts, Fiber* to) {
+Fiber* Fiber::DivertSwallowedKill(fibers_internal::SwitchState* ts,
+                                  Fiber* to) {
   Fiber* f = ts->swallowed_kill;
   ts->swallowed_kill = nullptr;
   f->kill_requested_ = false;
@@ -717,38 +678,46 @@ void Fiber::FinishUnstarted() {
   ReleaseTarget();
 }
 
-inline void Fiber::SwitchContext(ThreadState* ts, Fiber* to) {
-  // Per-fiber C++ exception state (caught-exception stack, uncaught count).
-  EhGlobals* globals = ts->eh_globals;
-  eh_ = *globals;
-  *globals = to->eh_;
-  // The switching fiber was running; a finishing one stays finished.
-  state_ = state_ == State::kFinished ? State::kFinished : State::kSuspended;
-  to->state_ = State::kRunning;
-  ts->current = to;
+#ifdef EVERGREEN_FIBERS_SANITIZED
+namespace fibers_internal {
+
+void BeforeSwitch(SwitchState* ts, Fiber* from, Fiber* to) {
 #ifdef EVERGREEN_ASAN
-  ts->switched_from = this;
+  ts->switched_from = from;
   __sanitizer_start_switch_fiber(
-      state_ == State::kFinished ? nullptr : &asan_fake_stack_,
+      from->state_ == Fiber::State::kFinished ? nullptr
+                                              : &from->asan_fake_stack_,
       to->asan_stack_bottom_, to->asan_stack_size_);
 #endif
 #ifdef EVERGREEN_TSAN
+  (void)ts;
+  (void)from;
   __tsan_switch_to_fiber(to->tsan_fiber_, 0);
 #endif
-  evergreen_fibers_switch(&saved_sp_, to->saved_sp_);
+}
+
+void AfterSwitch(SwitchState* ts, Fiber* self) {
 #ifdef EVERGREEN_ASAN
   const void* from_bottom;
   size_t from_size;
-  __sanitizer_finish_switch_fiber(asan_fake_stack_, &from_bottom, &from_size);
+  __sanitizer_finish_switch_fiber(self->asan_fake_stack_, &from_bottom,
+                                  &from_size);
   Fiber* from = ts->switched_from;
   if (from->asan_stack_size_ == 0) {
     from->asan_stack_bottom_ = from_bottom;
     from->asan_stack_size_ = from_size;
   }
+#else
+  (void)ts;
+  (void)self;
 #endif
 }
 
-std::any Fiber::SuspendAndResume(ThreadState* ts, Fiber* to) {
+}  // namespace fibers_internal
+#endif  // EVERGREEN_FIBERS_SANITIZED
+
+std::any Fiber::SuspendAndResume(fibers_internal::SwitchState* ts,
+                                  Fiber* to) {
   SwitchContext(ts, to);
   return Received();
 }

@@ -53,7 +53,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/base/optimization.h"
 #include "fibers/internal/stack_pool.h"
+#include "fibers/internal/switch.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define EVERGREEN_FIBERS_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define EVERGREEN_FIBERS_SANITIZED 1
+#endif
+#endif
 
 namespace evergreen {
 
@@ -104,6 +114,28 @@ struct EhGlobals {
   void* caught_exceptions = nullptr;
   unsigned int uncaught_exceptions = 0;
 };
+// The part of the per-thread state that the inline switch touches.
+struct SwitchState {
+  Fiber* current = nullptr;
+  uint64_t id = 0;  // the thread's id, from 1
+  EhGlobals* eh_globals = nullptr;
+  // The transfer of one switch: what the resumed fiber receives. `value`
+  // may be null (nothing passed); `error` is null for a plain value.
+  std::any* value = nullptr;
+  std::exception_ptr* error = nullptr;
+  // Set when the current fiber swallowed FiberKilled (see ~FiberKilled).
+  Fiber* swallowed_kill = nullptr;
+  // The fiber that switched to the current one (for ASan stack bounds).
+  Fiber* switched_from = nullptr;
+};
+// Null until the thread first uses fibers. Initial-exec: one instruction to
+// reach, and small enough for a dlopen'ed extension module.
+extern thread_local SwitchState* tls_switch_state
+    __attribute__((tls_model("initial-exec")));
+#ifdef EVERGREEN_FIBERS_SANITIZED
+void BeforeSwitch(SwitchState* ts, Fiber* from, Fiber* to);
+void AfterSwitch(SwitchState* ts, Fiber* self);
+#endif
 template <typename F, typename... Args>
 class BoundFiber;
 class MainFiber;
@@ -156,8 +188,8 @@ class Fiber {
   // Throws FiberError, without switching, if this fiber is the current one,
   // has finished, belongs to another thread, or has not started and `value`
   // is not empty.
-  std::any Switch(std::any value);
-  std::any Switch();
+  inline std::any Switch(std::any value);
+  inline std::any Switch();
 
   // Suspends the current fiber and resumes this one with `exception` raised
   // at its suspension point. A fiber that has not started finishes without
@@ -228,6 +260,12 @@ class Fiber {
   friend class FiberKilled;
   friend absl::Status fibers_internal::CheckNewParent(
       const FiberOptions& options);
+#ifdef EVERGREEN_FIBERS_SANITIZED
+  friend void fibers_internal::BeforeSwitch(fibers_internal::SwitchState*,
+                                            Fiber*, Fiber*);
+  friend void fibers_internal::AfterSwitch(fibers_internal::SwitchState*,
+                                           Fiber*);
+#endif
 
   enum class State : uint8_t { kUnstarted, kRunning, kSuspended, kFinished };
 
@@ -250,14 +288,14 @@ class Fiber {
                       bool has_value);
   // Suspends `this` (the current fiber) and resumes `to`. Returns the value
   // passed back, or rethrows the exception passed back.
-  std::any SuspendAndResume(fibers_internal::ThreadState* ts, Fiber* to);
+  std::any SuspendAndResume(fibers_internal::SwitchState* ts, Fiber* to);
   // Switch() past its fast-path checks: errors, first switches, diversions.
   std::any SwitchSlow(std::any* value);
   // What a resumed fiber received: the value, or the exception rethrown.
-  static std::any Received();
-  [[noreturn]] static void RethrowReceived(fibers_internal::ThreadState* ts);
+  static inline std::any Received();
+  [[noreturn]] static void RethrowReceived(fibers_internal::SwitchState* ts);
   // The raw switch, with exception-state and sanitizer bookkeeping.
-  void SwitchContext(fibers_internal::ThreadState* ts, Fiber* to);
+  inline void SwitchContext(fibers_internal::SwitchState* ts, Fiber* to);
   // Where a finishing fiber's result goes.
   Fiber* NearestLiveAncestor() const;
   // Finishes an unstarted fiber without running it.
@@ -266,7 +304,7 @@ class Fiber {
   [[noreturn]] void Finish(fibers_internal::ThreadState* ts, bool killed);
   // The current fiber swallowed FiberKilled and now switches away: reports
   // it and returns the fiber to switch to instead (the killer).
-  static Fiber* DivertSwallowedKill(fibers_internal::ThreadState* ts,
+  static Fiber* DivertSwallowedKill(fibers_internal::SwitchState* ts,
                                     Fiber* to);
 
   void LinkToParent(Fiber* parent);
@@ -392,6 +430,60 @@ absl::StatusOr<std::unique_ptr<Fiber>> Fiber::Create(Options options, F&& f,
     throw;
   }
   return std::unique_ptr<Fiber>(fiber);
+}
+
+// The hot path, inline so that a switch costs one call (into the assembly):
+// a switch into a suspended fiber of this thread. Everything else (first
+// switches, errors, a swallowed kill) goes through SwitchSlow.
+inline std::any Fiber::Switch(std::any value) {
+  fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
+  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ != State::kSuspended ||
+                         thread_id_ != ts->id ||
+                         ts->swallowed_kill != nullptr)) {
+    return SwitchSlow(&value);
+  }
+  ts->value = &value;
+  ts->error = nullptr;
+  ts->current->SwitchContext(ts, this);
+  return Received();
+}
+
+inline std::any Fiber::Switch() {
+  fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
+  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ != State::kSuspended ||
+                         thread_id_ != ts->id ||
+                         ts->swallowed_kill != nullptr)) {
+    return SwitchSlow(nullptr);
+  }
+  ts->value = nullptr;
+  ts->error = nullptr;
+  ts->current->SwitchContext(ts, this);
+  return Received();
+}
+
+inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to) {
+  // Per-fiber C++ exception state (caught-exception stack, uncaught count).
+  fibers_internal::EhGlobals* globals = ts->eh_globals;
+  eh_ = *globals;
+  *globals = to->eh_;
+  // The switching fiber was running; a finishing one stays finished.
+  state_ = state_ == State::kFinished ? State::kFinished : State::kSuspended;
+  to->state_ = State::kRunning;
+  ts->current = to;
+#ifdef EVERGREEN_FIBERS_SANITIZED
+  fibers_internal::BeforeSwitch(ts, this, to);
+#endif
+  evergreen_fibers_switch(&saved_sp_, to->saved_sp_);
+#ifdef EVERGREEN_FIBERS_SANITIZED
+  fibers_internal::AfterSwitch(fibers_internal::tls_switch_state, this);
+#endif
+}
+
+inline std::any Fiber::Received() {
+  fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
+  if (ABSL_PREDICT_FALSE(ts->error != nullptr)) RethrowReceived(ts);
+  if (ts->value == nullptr) return std::any();
+  return std::move(*ts->value);
 }
 
 }  // namespace evergreen

@@ -24,12 +24,11 @@ evergreen_fibers_switch:
         popq    %r12
         popq    %rbx
         popq    %rbp
-        // `ret`, not `pop; jmp`: every switch is entered from the same call
-        // site (Fiber::Switch), so the return stack buffer predicts this
-        // `ret` correctly, and the caller's own returns stay paired with
-        // their calls. `pop; jmp` left one stale entry per switch and made the
-        // round trip 61 ns against 39 ns (benchmarks/RESULTS.md).
-        ret
+        // The resume address: an indirect jmp, predicted from history. A
+        // `ret` would be predicted from the return stack buffer, which holds
+        // this fiber's call site, not the resumed fiber's.
+        popq    %rcx
+        jmpq    *%rcx
         .cfi_endproc
         .size   evergreen_fibers_switch, .-evergreen_fibers_switch
 
