@@ -34,6 +34,7 @@
 #endif
 
 #ifdef EVERGREEN_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #ifdef EVERGREEN_TSAN
@@ -281,6 +282,11 @@ absl::StatusOr<FiberMemory> AllocateFiberMemory(size_t stack_size,
       (stack_size + object_region + PageSize() - 1) / PageSize() * PageSize();
   absl::StatusOr<Stack> slot = AllocateStack(request);
   if (!slot.ok()) return slot.status();
+#ifdef EVERGREEN_ASAN
+  // A pooled stack keeps the shadow of its previous fiber's frames (a fiber
+  // that finishes never returns through them): clear it.
+  ASAN_UNPOISON_MEMORY_REGION(slot->base, slot->size);
+#endif
   char* object = slot->top() - (object_region - sizeof(MemoryHeader));
   MemoryHeader* header =
       ::new (object - sizeof(MemoryHeader)) MemoryHeader{*slot, false};

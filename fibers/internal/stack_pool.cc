@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 
 #if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #define EVERGREEN_HAVE_VALGRIND 1
 #endif
@@ -127,6 +128,9 @@ class GlobalPool {
       stack.guard_size = kGuardSize;
 #ifdef EVERGREEN_HAVE_VALGRIND
       VALGRIND_STACK_REGISTER(stack.base, stack.top());
+      // Keeps memcheck's leak scan out of the guard (it would fault on
+      // every page of it).
+      VALGRIND_MAKE_MEM_NOACCESS(stack.base - kGuardSize, kGuardSize);
 #endif
       free->push_back(stack);
     }
