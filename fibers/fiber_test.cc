@@ -804,7 +804,6 @@ void Recurse(int* depth) {
 }
 
 TEST(FiberDeathTest, StackOverflowNamesTheFiber) {
-  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
         FiberOptions options;

@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,6 +48,24 @@ size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 std::string ErrnoName(int err) {
   return absl::StrCat(strerrorname_np(err) ? strerrorname_np(err) : "errno",
                       " (", strerror(err), ")");
+}
+
+// True if the byte at `p` can be read. Probed by handing it to write(2) on a
+// pipe: the kernel reports EFAULT instead of faulting. (Under qemu-user,
+// which may ignore madvise advice it does not know, this sees the host's
+// real protection.)
+bool IsReadable(const void* p) {
+  static std::mutex mu;
+  static int fds[2] = {-1, -1};
+  std::lock_guard<std::mutex> lock(mu);
+  if (fds[0] < 0 && pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return true;
+  ssize_t n = write(fds[1], p, 1);
+  if (n == 1) {
+    char drain;
+    (void)!read(fds[0], &drain, 1);
+    return true;
+  }
+  return errno != EFAULT;
 }
 
 int ReadMaxMapCount() {
@@ -140,8 +158,15 @@ class GlobalPool {
   absl::Status InstallGuard(char* guard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (mode_ == GuardMode::kMadviseGuard) {
       if (madvise(guard, kGuardSize, kMadvGuardInstall) == 0) {
-        madvise_worked_ = true;
-        return absl::OkStatus();
+        if (madvise_worked_) return absl::OkStatus();
+        // The first time, check that the guard is real: an emulator may
+        // accept advice it does not implement.
+        if (!IsReadable(guard) && !IsReadable(guard + kGuardSize - 1)) {
+          madvise_worked_ = true;
+          return absl::OkStatus();
+        }
+        mode_ = GuardMode::kMprotect;
+        return InstallGuard(guard);
       }
       int err = errno;
       if (err != EINVAL || madvise_worked_) {
@@ -272,18 +297,12 @@ void ReleaseStack(const Stack& stack) {
 
 bool StackGuardIsIntact(const Stack& stack) {
   const size_t page = PageSize();
-  for (char* probe : {stack.base - stack.guard_size, stack.base - page}) {
-    char byte;
-    struct iovec local = {&byte, 1};
-    struct iovec remote = {probe, 1};
-    ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    if (n == 1 || errno != EFAULT) return false;
-  }
+  char* guard = stack.base - stack.guard_size;
+  // Both ends of the guard region (installed in one call, it is all or
+  // nothing).
+  if (IsReadable(guard) || IsReadable(stack.base - page)) return false;
   // The page just above the guard must be usable.
-  char byte;
-  struct iovec local = {&byte, 1};
-  struct iovec remote = {stack.base, 1};
-  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+  return IsReadable(stack.base);
 }
 
 }  // namespace fibers_internal

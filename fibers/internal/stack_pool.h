@@ -52,7 +52,8 @@ absl::StatusOr<Stack> AllocateStack(size_t size);
 void ReleaseStack(const Stack& stack);
 
 // True if the `guard_size` bytes below `stack.base` cannot be read (probed
-// without faulting, through process_vm_readv). For tests and benchmarks.
+// without faulting: write(2) of it to a pipe fails with EFAULT). For tests and
+// benchmarks.
 bool StackGuardIsIntact(const Stack& stack);
 
 inline constexpr size_t kMinStackSize = 16 * 1024;
