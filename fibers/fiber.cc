@@ -200,10 +200,6 @@ void Report(const std::string& message) {
   WriteAll(line.data(), line.size());
 }
 
-size_t PageSize() {
-  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
 
 }  // namespace
 
@@ -278,9 +274,8 @@ absl::StatusOr<FiberMemory> AllocateFiberMemory(size_t stack_size,
                                                 size_t object_size) {
   const size_t object_region =
       (object_size + sizeof(MemoryHeader) + 63) / 64 * 64;
-  const size_t request =
-      (stack_size + object_region + PageSize() - 1) / PageSize() * PageSize();
-  absl::StatusOr<Stack> slot = AllocateStack(request);
+  // The pool rounds up to whole pages.
+  absl::StatusOr<Stack> slot = AllocateStack(stack_size + object_region);
   if (!slot.ok()) return slot.status();
 #ifdef EVERGREEN_ASAN
   // A pooled stack keeps the shadow of its previous fiber's frames (a fiber
@@ -668,6 +663,10 @@ void Fiber::UnlinkFromParent() {
 
 Fiber* Fiber::NearestLiveAncestor() const {
   Fiber* p = parent_;
+  if (ABSL_PREDICT_TRUE(p != nullptr && (p->state_ == State::kSuspended ||
+                                         p->state_ == State::kRunning))) {
+    return p;
+  }
   while (p != nullptr &&
          (p->state_ == State::kUnstarted || p->state_ == State::kFinished)) {
     p = p->parent_;

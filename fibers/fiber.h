@@ -99,7 +99,8 @@ struct FiberOptions {
   // Shown in diagnostics (stack overflow, swallowed kills). Default: empty,
   // and diagnostics say "fiber #<id>".
   std::string name;
-  // Usable stack bytes, rounded up to whole pages (at least 16 KiB). A
+  // Usable stack bytes: at least this many (at least 16 KiB). The fiber
+  // object itself lives above the stack, in the same page-rounded slot. A
   // 64 KiB guard region lies below every stack; touching it prints the
   // fiber's name and stack size and aborts the process.
   size_t stack_size = 256 * 1024;
@@ -267,7 +268,8 @@ class Fiber {
                                            Fiber*);
 #endif
 
-  enum class State : uint8_t { kUnstarted, kRunning, kSuspended, kFinished };
+  // Ordered so that "can be switched into without a value" is one compare.
+  enum class State : uint8_t { kSuspended, kUnstarted, kRunning, kFinished };
 
   // A fiber on its own stack (see Create).
   Fiber(Options& options, const fibers_internal::Stack& stack);
@@ -369,7 +371,9 @@ class BoundFiber final : public Fiber {
         target_(std::in_place, std::forward<G>(f), std::forward<A>(args)...) {}
 
   // Kill before the target (which the fiber's frames may use) is destroyed.
-  ~BoundFiber() override { KillForDestruction(); }
+  ~BoundFiber() override {
+    if (IsStarted() && IsAlive()) KillForDestruction();
+  }
 
  private:
   std::any Run() override {
@@ -450,7 +454,7 @@ inline std::any Fiber::Switch(std::any value) {
 
 inline std::any Fiber::Switch() {
   fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
-  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ != State::kSuspended ||
+  if (ABSL_PREDICT_FALSE(ts == nullptr || state_ > State::kUnstarted ||
                          thread_id_ != ts->id ||
                          ts->swallowed_kill != nullptr)) {
     return SwitchSlow(nullptr);
