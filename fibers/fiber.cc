@@ -83,6 +83,15 @@ ABSL_CONST_INIT thread_local SwitchState* tls_switch_state
 
 namespace {
 
+std::atomic<const LocalStorageHooks*> local_storage_hooks{nullptr};
+
+void ReleaseLocalStorage(Fiber* fiber) {
+  if (LocalStorageAccess::Slot(*fiber) == nullptr) return;
+  const LocalStorageHooks* hooks =
+      local_storage_hooks.load(std::memory_order_acquire);
+  if (hooks != nullptr && hooks->release != nullptr) hooks->release(fiber);
+}
+
 std::atomic<uint64_t> next_thread_id{1};
 
 void InitSwitchState(SwitchState* s) {
@@ -233,6 +242,7 @@ ThreadState::~ThreadState() {
     Report(absl::StrCat("thread exits while ", current->DebugName(),
                         " runs; its fibers are abandoned"));
   }
+  ReleaseLocalStorage(&main);
   if (altstack != nullptr) {
     stack_t ss;
     memset(&ss, 0, sizeof(ss));
@@ -296,6 +306,10 @@ void ReleaseFiberMemory(void* object) noexcept {
   MemoryHeader* header = reinterpret_cast<MemoryHeader*>(
       static_cast<char*>(object) - sizeof(MemoryHeader));
   if (!header->leak) ReleaseStack(header->slot);
+}
+
+void InstallLocalStorageHooks(const LocalStorageHooks* hooks) {
+  local_storage_hooks.store(hooks, std::memory_order_release);
 }
 
 const Stack& FiberStackSlot(const Fiber& fiber) {
@@ -368,6 +382,11 @@ Fiber::Fiber(Options& options, const fibers_internal::Stack& stack)
   id_ = ts->NextFiberId();
   name_ = std::move(options.name);
   LinkToParent(options.parent != nullptr ? options.parent : ts->current);
+  const fibers_internal::LocalStorageHooks* hooks =
+      fibers_internal::local_storage_hooks.load(std::memory_order_acquire);
+  if (hooks != nullptr && hooks->created != nullptr) {
+    hooks->created(this, ts->current);
+  }
   saved_sp_ = fibers_internal::PrepareStack(
       stack_.top(), &fibers_internal::FiberEntry, this);
   asan_stack_bottom_ = stack_.base;
@@ -387,7 +406,9 @@ Fiber::Fiber(ThreadState* thread) : thread_id_(thread->id) {
 }
 
 Fiber::~Fiber() {
-  // A bound fiber was killed by ~BoundFiber already; only links remain.
+  // A bound fiber was killed by ~BoundFiber already (its storage went with
+  // its end); one that never ran may still hold inherited values.
+  if (!is_main_) fibers_internal::ReleaseLocalStorage(this);
   if (is_main_) {
     while (first_child_ != nullptr) first_child_->UnlinkFromParent();
     return;
@@ -681,6 +702,7 @@ Fiber* Fiber::NearestLiveAncestor() const {
 void Fiber::FinishUnstarted() {
   state_ = State::kFinished;
   ReleaseTarget();
+  fibers_internal::ReleaseLocalStorage(this);
 }
 
 #ifdef EVERGREEN_FIBERS_SANITIZED
@@ -728,6 +750,8 @@ std::any Fiber::SuspendAndResume(fibers_internal::SwitchState* ts,
 }
 
 void Fiber::Finish(ThreadState* ts, bool killed) {
+  // Fiber-local values die on the fiber, while it is still the current one.
+  fibers_internal::ReleaseLocalStorage(this);
   state_ = State::kFinished;
   ReleaseTarget();
   Fiber* to = nullptr;

@@ -133,6 +133,19 @@ struct SwitchState {
 // reach, and small enough for a dlopen'ed extension module.
 extern thread_local SwitchState* tls_switch_state
     __attribute__((tls_model("initial-exec")));
+// Hooks for //local_storage, one set per process (installing again replaces
+// them). `created(fiber, creator)` runs when a fiber is constructed, on the
+// creating thread. `release(fiber)` runs once for every fiber whose storage
+// slot is set: on the fiber itself when its target finishes (returns, throws
+// or is killed), still as the current fiber; when a fiber that never ran
+// finishes or is destroyed; for a thread's main fiber, when the thread exits.
+struct LocalStorageHooks {
+  void (*created)(Fiber* fiber, Fiber* creator);
+  void (*release)(Fiber* fiber);
+};
+void InstallLocalStorageHooks(const LocalStorageHooks* hooks);
+// The per-fiber pointer //local_storage keeps its values in.
+struct LocalStorageAccess;
 #ifdef EVERGREEN_FIBERS_SANITIZED
 void BeforeSwitch(SwitchState* ts, Fiber* from, Fiber* to);
 void AfterSwitch(SwitchState* ts, Fiber* self);
@@ -259,6 +272,7 @@ class Fiber {
   friend struct fibers_internal::ThreadState;
   friend void fibers_internal::FiberEntry(void* fiber);
   friend class FiberKilled;
+  friend struct fibers_internal::LocalStorageAccess;
   friend absl::Status fibers_internal::CheckNewParent(
       const FiberOptions& options);
 #ifdef EVERGREEN_FIBERS_SANITIZED
@@ -332,6 +346,8 @@ class Fiber {
   fibers_internal::Stack stack_;
   uint64_t id_;
   std::string name_;
+  // Owned by //local_storage through LocalStorageHooks.
+  void* local_storage_ = nullptr;
   // Sanitizer bookkeeping (unused in other builds).
   void* asan_fake_stack_ = nullptr;
   const void* asan_stack_bottom_ = nullptr;
@@ -435,6 +451,18 @@ absl::StatusOr<std::unique_ptr<Fiber>> Fiber::Create(Options options, F&& f,
   }
   return std::unique_ptr<Fiber>(fiber);
 }
+
+namespace fibers_internal {
+struct LocalStorageAccess {
+  static void*& Slot(Fiber& fiber) { return fiber.local_storage_; }
+  // The current fiber of this thread, or null before the thread's first use
+  // of fibers (then Fiber::Current() creates its main fiber).
+  static Fiber* CurrentOrNull() {
+    SwitchState* ts = tls_switch_state;
+    return ts != nullptr ? ts->current : nullptr;
+  }
+};
+}  // namespace fibers_internal
 
 // The hot path, inline so that a switch costs one call (into the assembly):
 // a switch into a suspended fiber of this thread. Everything else (first
