@@ -78,7 +78,7 @@ struct ThreadState : SwitchState {
   MainFiber main;
 };
 
-ABSL_CONST_INIT thread_local SwitchState* tls_switch_state
+EVERGREEN_FIBERS_CONSTINIT thread_local SwitchState* tls_switch_state
     __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
@@ -194,6 +194,9 @@ void InstallFaultHandler() {
 
 void DestroyThreadState(void* p) {
   ThreadState* ts = static_cast<ThreadState*>(p);
+  // The main fiber's local values die while it is still the current fiber,
+  // so that their destructors see a live thread state.
+  ReleaseLocalStorage(&ts->main);
   tls_switch_state = nullptr;
   delete ts;
 }
@@ -242,7 +245,6 @@ ThreadState::~ThreadState() {
     Report(absl::StrCat("thread exits while ", current->DebugName(),
                         " runs; its fibers are abandoned"));
   }
-  ReleaseLocalStorage(&main);
   if (altstack != nullptr) {
     stack_t ss;
     memset(&ss, 0, sizeof(ss));

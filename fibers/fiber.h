@@ -130,12 +130,20 @@ struct SwitchState {
   Fiber* switched_from = nullptr;
 };
 // Null until the thread first uses fibers. Initial-exec: one instruction to
-// reach, and small enough for a dlopen'ed extension module.
-extern thread_local SwitchState* tls_switch_state
+// reach, and small enough for a dlopen'ed extension module. Constant-
+// initialized, so that (with GCC, through __constinit) no TLS init check is
+// emitted at each inline use.
+#if defined(__GNUC__) && !defined(__clang__)
+#define EVERGREEN_FIBERS_CONSTINIT __constinit
+#else
+#define EVERGREEN_FIBERS_CONSTINIT
+#endif
+extern EVERGREEN_FIBERS_CONSTINIT thread_local SwitchState* tls_switch_state
     __attribute__((tls_model("initial-exec")));
 // Hooks for //local_storage, one set per process (installing again replaces
 // them). `created(fiber, creator)` runs when a fiber is constructed, on the
-// creating thread. `release(fiber)` runs once for every fiber whose storage
+// creating thread; it must not throw (the fiber is already linked to its
+// parent). `release(fiber)` runs once for every fiber whose storage
 // slot is set: on the fiber itself when its target finishes (returns, throws
 // or is killed), still as the current fiber; when a fiber that never ran
 // finishes or is destroyed; for a thread's main fiber, when the thread exits.

@@ -1,0 +1,98 @@
+// storage.h: the type-erased core of FiberLocal<T> (see fiber_local.h).
+//
+// Every FiberLocal owns a slot index. Each fiber that holds at least one
+// value owns a FiberStorage, hung off its LocalStorageAccess::Slot pointer:
+// a small array of value pointers indexed by slot. A process-wide registry
+// (one std::mutex) hands out slot indices, lists every FiberStorage so that
+// a dying FiberLocal can reach the values of all fibers of all threads, and
+// runs the //fibers hooks that copy inherited values and release a fiber's
+// values when it ends.
+//
+// Locking: the owning thread reads its fibers' storage without the lock
+// (the fast path). Every write to a storage (a value stored or taken out, the
+// array replaced when it grows, the storage freed) happens under the lock.
+// A storage's array is only ever replaced by its own thread, and another
+// thread writes only the entries of a FiberLocal that is being destroyed,
+// which no fiber may use concurrently; so unlocked reads never race.
+#ifndef EVERGREEN_LOCAL_STORAGE_INTERNAL_STORAGE_H_
+#define EVERGREEN_LOCAL_STORAGE_INTERNAL_STORAGE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/base/optimization.h"
+#include "fibers/fiber.h"
+
+namespace evergreen {
+namespace local_storage_internal {
+
+// How the registry makes, copies and destroys the values of one FiberLocal.
+struct ValueOps {
+  // Returns a new heap value for `local` (the FiberLocal<T>); may throw.
+  void* (*create)(const void* local);
+  // Returns a heap copy of `value`; may throw. Null when T is not copyable.
+  void* (*copy)(const void* value);
+  // Deletes `value`; may throw (a destructor declared noexcept(false)).
+  void (*destroy)(void* value);
+};
+
+// One fiber's values: a header followed by `size` value pointers, null where
+// the fiber has no value. Owned by the registry; freed when the fiber's
+// values are released.
+struct FiberStorage {
+  size_t size;
+  // The registry's list of every live storage.
+  FiberStorage* prev;
+  FiberStorage* next;
+
+  void** values() { return reinterpret_cast<void**>(this + 1); }
+};
+static_assert(sizeof(FiberStorage) % alignof(void*) == 0,
+              "the value array follows the header");
+
+// Reserves a slot for a new FiberLocal (reusing the index of a destroyed one)
+// and installs the //fibers hooks on first use. `ops` must outlive the slot.
+// Thread-safe. Aborts if `inherit` is set and ops->copy is null.
+uint32_t AllocateSlot(const ValueOps* ops, bool inherit);
+
+// Destroys the slot's value in every fiber of every thread (on the calling
+// thread), waits for values of the slot that fiber ends on other threads are
+// destroying, then frees the index. Thread-safe, but no fiber may use the
+// slot concurrently or afterwards.
+void FreeSlot(uint32_t index);
+
+// Get()'s slow path: returns the current fiber's value, creating it with
+// ops->create(local) if there is none. Rethrows what create throws (and then
+// stores nothing). Aborts if the slot is being destroyed.
+void* GetOrCreate(uint32_t index, const void* local);
+
+// The current fiber's value or null, when the thread has no fiber state
+// (before its first use of fibers, or while it exits).
+void* FindWithoutFiberState(uint32_t index);
+
+// Destroys the current fiber's value, if any.
+void Reset(uint32_t index);
+
+// The number of slot indices ever handed out (live or free): for tests that
+// check reuse.
+size_t SlotCountForTesting();
+
+// The current fiber's value, or null. Lock-free: one TLS load, then the
+// current fiber, its storage and the entry (what
+// LocalStorageAccess::CurrentOrNull does, without its second null test: a
+// thread's current fiber is never null once it has fiber state).
+inline void* Find(uint32_t index) {
+  fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
+  if (ABSL_PREDICT_FALSE(ts == nullptr)) return FindWithoutFiberState(index);
+  FiberStorage* storage = static_cast<FiberStorage*>(
+      fibers_internal::LocalStorageAccess::Slot(*ts->current));
+  if (ABSL_PREDICT_FALSE(storage == nullptr || index >= storage->size)) {
+    return nullptr;
+  }
+  return storage->values()[index];
+}
+
+}  // namespace local_storage_internal
+}  // namespace evergreen
+
+#endif  // EVERGREEN_LOCAL_STORAGE_INTERNAL_STORAGE_H_
