@@ -400,11 +400,10 @@ class BoundFiber final : public Fiber {
   }
 
  private:
+  // No cleanup in this frame: an exception or a kill unwinding through it
+  // would stop here and resume, doubling the unwinder's work. Finish()
+  // destroys the target right after.
   std::any Run() override {
-    struct Release {
-      BoundFiber* self;
-      ~Release() { self->target_.reset(); }
-    } release{this};
     auto& bound = *target_;
     using Result = decltype(std::apply(std::move(std::get<0>(bound)),
                                        PopFront(std::move(bound))));
