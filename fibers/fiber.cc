@@ -46,8 +46,8 @@ namespace fibers_internal {
 
 // Just below a fiber object, at the top of its stack slot.
 struct alignas(64) MemoryHeader {
-  Stack slot;          // the whole stack as the pool handed it out
-  bool leak = false;   // set when the stack must never be reused
+  Stack slot;         // the whole stack as the pool handed it out
+  bool leak = false;  // set when the stack must never be reused
 };
 static_assert(sizeof(MemoryHeader) == 64, "");
 
@@ -99,9 +99,7 @@ void InitSwitchState(SwitchState* s) {
   s->eh_globals = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
 }
 
-ThreadState* TlsState() {
-  return static_cast<ThreadState*>(tls_switch_state);
-}
+ThreadState* TlsState() { return static_cast<ThreadState*>(tls_switch_state); }
 
 std::atomic<uint64_t> next_fiber_id_block{1};
 constexpr uint64_t kFiberIdBlock = 1024;
@@ -212,7 +210,6 @@ void Report(const std::string& message) {
   WriteAll(line.data(), line.size());
 }
 
-
 }  // namespace
 
 ThreadState::ThreadState() : main((InitSwitchState(this), this)) {
@@ -275,8 +272,8 @@ inline ThreadState* ThreadState::Get() {
 
 uint64_t ThreadState::NextFiberId() {
   if (ABSL_PREDICT_FALSE(next_id == last_id)) {
-    next_id = next_fiber_id_block.fetch_add(kFiberIdBlock,
-                                            std::memory_order_relaxed);
+    next_id =
+        next_fiber_id_block.fetch_add(kFiberIdBlock, std::memory_order_relaxed);
     last_id = next_id + kFiberIdBlock;
   }
   return next_id++;
@@ -389,8 +386,8 @@ Fiber::Fiber(Options& options, const fibers_internal::Stack& stack)
   if (hooks != nullptr && hooks->created != nullptr) {
     hooks->created(this, ts->current);
   }
-  saved_sp_ = fibers_internal::PrepareStack(
-      stack_.top(), &fibers_internal::FiberEntry, this);
+  saved_sp_ = fibers_internal::PrepareStack(stack_.top(),
+                                            &fibers_internal::FiberEntry, this);
   asan_stack_bottom_ = stack_.base;
   asan_stack_size_ = stack_.size;
 #ifdef EVERGREEN_TSAN
@@ -447,15 +444,17 @@ void Fiber::KillForDestruction() noexcept {
   try {
     status = Kill();
   } catch (...) {
-    status = absl::InternalError("an exception was switched into the "
-                                 "destructor of the fiber's owner");
+    status = absl::InternalError(
+        "an exception was switched into the "
+        "destructor of the fiber's owner");
   }
   if (IsAlive()) {
     // Its frames are still live; nothing may reuse the stack they are on.
-    fibers_internal::Report(absl::StrCat(
-        "destroying ", DebugName(), ": it could not be unwound (",
-        status.message(), "); its stack is leaked so that nothing pointing "
-        "into it dangles"));
+    fibers_internal::Report(
+        absl::StrCat("destroying ", DebugName(), ": it could not be unwound (",
+                     status.message(),
+                     "); its stack is leaked so that nothing pointing "
+                     "into it dangles"));
     reinterpret_cast<fibers_internal::MemoryHeader*>(
         reinterpret_cast<char*>(this) - sizeof(fibers_internal::MemoryHeader))
         ->leak = true;
@@ -486,9 +485,9 @@ void Fiber::CheckResumable(ThreadState* ts, const char* operation,
   }
   switch (state_) {
     case State::kRunning:
-      throw FiberError(absl::StrCat(
-          operation, ": cannot switch from a fiber to itself (", DebugName(),
-          ")"));
+      throw FiberError(absl::StrCat(operation,
+                                    ": cannot switch from a fiber to itself (",
+                                    DebugName(), ")"));
     case State::kFinished:
       throw FiberError(
           absl::StrCat(operation, ": ", DebugName(), " has ended"));
@@ -560,7 +559,8 @@ absl::Status Fiber::Kill() {
   if (!same_thread.ok()) return same_thread;
   if (is_main_) {
     return absl::FailedPreconditionError(
-        absl::StrCat("kill ", DebugName(), ": a thread's main fiber cannot "
+        absl::StrCat("kill ", DebugName(),
+                     ": a thread's main fiber cannot "
                      "be killed"));
   }
   switch (state_) {
@@ -578,9 +578,10 @@ absl::Status Fiber::Kill() {
       break;
   }
   if (kill_requested_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "kill ", DebugName(), ": it is already being killed (suspended "
-        "while unwinding)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("kill ", DebugName(),
+                     ": it is already being killed (suspended "
+                     "while unwinding)"));
   }
   Fiber* self = ts->current;
   if (ABSL_PREDICT_FALSE(ts->swallowed_kill != nullptr)) {
@@ -589,9 +590,10 @@ absl::Status Fiber::Kill() {
     ts->value = &none;
     ts->error = nullptr;
     self->SuspendAndResume(ts, to);
-    return absl::AbortedError(absl::StrCat(
-        "kill ", DebugName(), ": the killing fiber had swallowed a kill of "
-        "its own and was diverted to its killer"));
+    return absl::AbortedError(
+        absl::StrCat("kill ", DebugName(),
+                     ": the killing fiber had swallowed a kill of "
+                     "its own and was diverted to its killer"));
   }
   kill_requested_ = true;
   kill_reached_entry_ = false;
@@ -606,22 +608,23 @@ absl::Status Fiber::Kill() {
   if (kill_swallowed_) {
     kill_swallowed_ = false;
     return absl::AbortedError(absl::StrCat(
-        "kill ", DebugName(), ": the fiber caught FiberKilled without "
+        "kill ", DebugName(),
+        ": the fiber caught FiberKilled without "
         "rethrowing it and ",
         IsAlive() ? "switched away; it is left suspended in that switch"
                   : "returned; it has finished"));
   }
   if (IsAlive()) {
     killer_ = nullptr;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "kill ", DebugName(), ": the killer was resumed before the fiber "
-        "finished unwinding"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("kill ", DebugName(),
+                     ": the killer was resumed before the fiber "
+                     "finished unwinding"));
   }
   return absl::OkStatus();
 }
 
-Fiber* Fiber::DivertSwallowedKill(fibers_internal::SwitchState* ts,
-                                  Fiber* to) {
+Fiber* Fiber::DivertSwallowedKill(fibers_internal::SwitchState* ts, Fiber* to) {
   Fiber* f = ts->swallowed_kill;
   ts->swallowed_kill = nullptr;
   f->kill_requested_ = false;
@@ -629,11 +632,11 @@ Fiber* Fiber::DivertSwallowedKill(fibers_internal::SwitchState* ts,
   Fiber* killer = f->killer_;
   f->killer_ = nullptr;
   fibers_internal::Report(absl::StrCat(
-      f->DebugName(), " caught FiberKilled without rethrowing it (a catch "
+      f->DebugName(),
+      " caught FiberKilled without rethrowing it (a catch "
       "(...) must rethrow) and switched away; the kill is abandoned and the "
       "fiber left suspended"));
-  if (killer != nullptr && killer->state_ == State::kSuspended &&
-      killer != f) {
+  if (killer != nullptr && killer->state_ == State::kSuspended && killer != f) {
     return killer;
   }
   return to;
@@ -652,8 +655,8 @@ absl::Status Fiber::SetParent(Fiber* parent) {
   }
   for (Fiber* a = parent; a != nullptr; a = a->parent_) {
     if (a == this) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "set parent of ", DebugName(), ": cyclic parent chain"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("set parent of ", DebugName(), ": cyclic parent chain"));
     }
   }
   if (!parent->IsAlive()) {
@@ -713,10 +716,10 @@ namespace fibers_internal {
 void BeforeSwitch(SwitchState* ts, Fiber* from, Fiber* to) {
 #ifdef EVERGREEN_ASAN
   ts->switched_from = from;
-  __sanitizer_start_switch_fiber(
-      from->state_ == Fiber::State::kFinished ? nullptr
-                                              : &from->asan_fake_stack_,
-      to->asan_stack_bottom_, to->asan_stack_size_);
+  __sanitizer_start_switch_fiber(from->state_ == Fiber::State::kFinished
+                                     ? nullptr
+                                     : &from->asan_fake_stack_,
+                                 to->asan_stack_bottom_, to->asan_stack_size_);
 #endif
 #ifdef EVERGREEN_TSAN
   (void)ts;
@@ -745,8 +748,7 @@ void AfterSwitch(SwitchState* ts, Fiber* self) {
 }  // namespace fibers_internal
 #endif  // EVERGREEN_FIBERS_SANITIZED
 
-std::any Fiber::SuspendAndResume(fibers_internal::SwitchState* ts,
-                                  Fiber* to) {
+std::any Fiber::SuspendAndResume(fibers_internal::SwitchState* ts, Fiber* to) {
   SwitchContext(ts, to);
   return Received();
 }
@@ -764,9 +766,10 @@ void Fiber::Finish(ThreadState* ts, bool killed) {
       // FiberKilled.
       kill_swallowed_ = true;
       if (ts->swallowed_kill == this) ts->swallowed_kill = nullptr;
-      fibers_internal::Report(absl::StrCat(
-          DebugName(), " caught FiberKilled without rethrowing it (a catch "
-          "(...) must rethrow) and returned"));
+      fibers_internal::Report(
+          absl::StrCat(DebugName(),
+                       " caught FiberKilled without rethrowing it (a catch "
+                       "(...) must rethrow) and returned"));
     }
     if (killer_ != nullptr && killer_->state_ == State::kSuspended) {
       to = killer_;
@@ -779,15 +782,16 @@ void Fiber::Finish(ThreadState* ts, bool killed) {
   ts->value = &result_;
   ts->error = error_ != nullptr ? &error_ : nullptr;
   SwitchContext(ts, to);
-  fibers_internal::Fatal(absl::StrCat(DebugName(),
-                                      " was resumed after it finished"));
+  fibers_internal::Fatal(
+      absl::StrCat(DebugName(), " was resumed after it finished"));
 }
 
 namespace fibers_internal {
 
 void* PrepareStack(void* stack_top, void (*entry)(void*), void* arg) {
   uintptr_t top = reinterpret_cast<uintptr_t>(stack_top) & ~uintptr_t{15};
-  SwitchFrame* frame = reinterpret_cast<SwitchFrame*>(top - sizeof(SwitchFrame));
+  SwitchFrame* frame =
+      reinterpret_cast<SwitchFrame*>(top - sizeof(SwitchFrame));
   memset(frame, 0, sizeof(*frame));
 #if defined(__x86_64__)
   frame->rbx = reinterpret_cast<uint64_t>(arg);

@@ -51,9 +51,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/base/optimization.h"
 #include "fibers/internal/stack_pool.h"
 #include "fibers/internal/switch.h"
 
@@ -449,9 +449,9 @@ absl::StatusOr<std::unique_ptr<Fiber>> Fiber::Create(Options options, F&& f,
   if (!memory.ok()) return memory.status();
   Fiber* fiber;
   try {
-    fiber = ::new (memory->object) Impl(options, memory->stack,
-                                        std::forward<F>(f),
-                                        std::forward<Args>(args)...);
+    fiber =
+        ::new (memory->object) Impl(options, memory->stack, std::forward<F>(f),
+                                    std::forward<Args>(args)...);
   } catch (...) {
     fibers_internal::ReleaseFiberMemory(memory->object);
     throw;

@@ -1,13 +1,13 @@
 #include "fibers/fiber.h"
 
+#include <valgrind/valgrind.h>
+
 #include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <valgrind/valgrind.h>
 
 #include "fibers/internal/stack_pool.h"
 #include "gmock/gmock.h"
@@ -70,8 +70,7 @@ TEST_F(FiberTest, DoesNotRunUntilSwitchedInto) {
 TEST_F(FiberTest, ArgumentsAreBoundAtCreation) {
   std::string s = "before";
   auto f = Make(Fiber::Create(
-      [](std::string a, int b) { return a + ":" + std::to_string(b); }, s,
-      7));
+      [](std::string a, int b) { return a + ":" + std::to_string(b); }, s, 7));
   s = "after";
   EXPECT_EQ(std::any_cast<std::string>(f->Switch()), "before:7");
 }
@@ -125,8 +124,8 @@ TEST_F(FiberTest, NamesAndIds) {
   EXPECT_NE(a->id(), b->id());
   EXPECT_NE(a->id(), Fiber::Current()->id());
   EXPECT_EQ(a->name(), "worker");
-  EXPECT_EQ(a->DebugName(), "fiber 'worker' (#" + std::to_string(a->id()) +
-                                ")");
+  EXPECT_EQ(a->DebugName(),
+            "fiber 'worker' (#" + std::to_string(a->id()) + ")");
   EXPECT_EQ(b->DebugName(), "fiber #" + std::to_string(b->id()));
 }
 
@@ -192,7 +191,8 @@ TEST_F(FiberTest, ThrowNullIsAnError) {
   EXPECT_TRUE(f->IsAlive());
 }
 
-// --- Exceptions and ancestors -------------------------------------------------
+// --- Exceptions and ancestors
+// -------------------------------------------------
 
 TEST_F(FiberTest, ExceptionGoesToParent) {
   auto f = Spawn([]() -> int { throw std::runtime_error("boom"); });
@@ -244,8 +244,8 @@ TEST_F(FiberTest, ExceptionReachesAncestorSeveralLevelsUp) {
   o.parent = b2.get();
   auto b3 = Make(Fiber::Create(o, [] {}));
   o.parent = b3.get();
-  auto d = Make(
-      Fiber::Create(o, []() -> int { throw std::logic_error("deep"); }));
+  auto d =
+      Make(Fiber::Create(o, []() -> int { throw std::logic_error("deep"); }));
   ASSERT_TRUE(b3->SetParent(main).ok());
   b3->Switch();
   ASSERT_TRUE(b3->SetParent(b2.get()).ok());
@@ -278,9 +278,8 @@ TEST_F(FiberTest, ExceptionIsRaisedInSuspendedAncestor) {
   auto c = Make(Fiber::Create(o2, [] {}));  // stays unstarted
   FiberOptions o3;
   o3.parent = c.get();
-  auto d = Make(Fiber::Create(o3, []() -> int {
-    throw std::runtime_error("from d");
-  }));
+  auto d = Make(
+      Fiber::Create(o3, []() -> int { throw std::runtime_error("from d"); }));
   // d's parent c is unstarted: the exception lands in a, at its switch
   // point; a catches it and returns 1, which goes to main (a's parent).
   std::any r = d->Switch();

@@ -1,8 +1,8 @@
 #include "fibers/internal/stack_pool.h"
 
 #include <errno.h>
-#include <sys/mman.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,9 +127,9 @@ class GlobalPool {
     size_t count = std::max<size_t>(1, std::min(slots, kMaxChunkBytes / slot));
     slots = std::min(slots * 2, std::max<size_t>(1, kMaxChunkBytes / slot));
 
-    void* mem = mmap(nullptr, count * slot, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
+    void* mem =
+        mmap(nullptr, count * slot, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (mem == MAP_FAILED) {
       int err = errno;
       return absl::ResourceExhaustedError(
@@ -178,9 +178,9 @@ class GlobalPool {
       }
       int err = errno;
       if (err != EINVAL || madvise_worked_) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "fiber stack: madvise(MADV_GUARD_INSTALL) failed: ",
-            ErrnoName(err)));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("fiber stack: madvise(MADV_GUARD_INSTALL) failed: ",
+                         ErrnoName(err)));
       }
       // A kernel older than 6.13: mprotect for the rest of the process.
       mode_ = GuardMode::kMprotect;
@@ -191,7 +191,8 @@ class GlobalPool {
       return absl::ResourceExhaustedError(absl::StrCat(
           "fiber stack: cannot install the guard page of a new stack: "
           "mprotect: ",
-          ErrnoName(err), "; the process has probably reached vm.max_map_count (",
+          ErrnoName(err),
+          "; the process has probably reached vm.max_map_count (",
           ReadMaxMapCount(),
           " mappings): each guarded stack costs two mappings on kernels "
           "without MADV_GUARD_INSTALL (Linux 6.13+)"));
@@ -279,8 +280,7 @@ absl::StatusOr<Stack> AllocateStack(size_t size) {
     return c->free[--c->count];
   }
   std::vector<Stack> batch;
-  absl::Status status =
-      Global().Take(size, c != nullptr ? kBatch : 1, &batch);
+  absl::Status status = Global().Take(size, c != nullptr ? kBatch : 1, &batch);
   if (!status.ok()) return status;
   Stack result = batch.back();
   batch.pop_back();
