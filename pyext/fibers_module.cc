@@ -709,8 +709,8 @@ PyObject* InitModule() {
       "fibers.FiberExit",
       "Thrown into a suspended Fiber that is garbage collected, to unwind it.",
       PyExc_BaseException, nullptr);
-  if (FiberError == nullptr || FiberExit == nullptr ||
-      PyModule_AddObjectRef(module, "error", FiberError) < 0 ||
+  if (fiber_error == nullptr || fiber_exit == nullptr ||
+      PyModule_AddObjectRef(module, "error", fiber_error) < 0 ||
       PyModule_AddObjectRef(module, "FiberExit", fiber_exit) < 0 ||
       PyModule_AddObjectRef(module, "Fiber",
                             reinterpret_cast<PyObject*>(&FiberType)) < 0 ||
