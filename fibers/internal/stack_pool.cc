@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -248,9 +249,13 @@ ThreadCache* GetThreadCache() {
   ThreadCache* cache = tls_cache;
   if (ABSL_PREDICT_TRUE(cache != nullptr)) return cache;
   if (tls_cache_destroyed) return nullptr;
-  static thread_local ThreadCache owned;
-  tls_cache = &owned;
-  return &owned;
+  // On the heap: a thread_local object would sit in this module's TLS
+  // block, all of which is static TLS once anything in it is initial-exec,
+  // and a dlopen'ed module (a Python extension) gets little of that.
+  static thread_local std::unique_ptr<ThreadCache> owned;
+  owned = std::make_unique<ThreadCache>();
+  tls_cache = owned.get();
+  return tls_cache;
 }
 
 SizeClassCache* FindClass(ThreadCache* cache, size_t size) {
