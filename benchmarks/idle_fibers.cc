@@ -67,21 +67,6 @@ int64_t ReadInt(const char* path) {
   return v;
 }
 
-// The usable stack of a fiber: the fiber object sits at the top of its stack
-// slot, just above a 64-byte header; the stack is the `stack_size()` bytes
-// below the header, and the guard lies below that (AllocateFiberMemory in
-// fibers/fiber.cc).
-fi::Stack StackOf(const Fiber& fiber) {
-  constexpr size_t kMemoryHeaderSize = 64;
-  char* top =
-      reinterpret_cast<char*>(const_cast<Fiber*>(&fiber)) - kMemoryHeaderSize;
-  fi::Stack stack;
-  stack.size = fiber.stack_size();
-  stack.base = top - stack.size;
-  stack.guard_size = fi::GuardSize();
-  return stack;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,7 +108,7 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_check_guards)) {
     for (int64_t i = 0; i < created; ++i) {
       ++checked;
-      if (fi::StackGuardIsIntact(StackOf(*fibers[i]))) ++guarded;
+      if (fi::StackGuardIsIntact(fi::FiberStackSlot(*fibers[i]))) ++guarded;
     }
   }
   const Clock::time_point t3 = Clock::now();

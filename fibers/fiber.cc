@@ -335,15 +335,8 @@ absl::Status CheckNewParent(const FiberOptions& options) {
 void FiberEntry(void* p) {
   Fiber* self = static_cast<Fiber*>(p);
   ThreadState* ts = TlsState();
-#ifdef EVERGREEN_ASAN
-  const void* from_bottom;
-  size_t from_size;
-  __sanitizer_finish_switch_fiber(nullptr, &from_bottom, &from_size);
-  Fiber* from = ts->switched_from;
-  if (from->asan_stack_size_ == 0) {
-    from->asan_stack_bottom_ = from_bottom;
-    from->asan_stack_size_ = from_size;
-  }
+#ifdef EVERGREEN_FIBERS_SANITIZED
+  AfterSwitch(ts, self);  // the first arrival on this stack
 #endif
   bool killed = false;
   try {

@@ -284,19 +284,6 @@ BENCHMARK_CAPTURE(BoostFiberRoundTrip, main_inexact, FpDirt::kMain)
 // ---------------------------------------------------------------------------
 // Create + first switch + finish (the target returns at once).
 
-// The usable stack of a fiber: the fiber object sits at the top of its stack
-// slot, above a 64-byte header (see AllocateFiberMemory in fiber.cc).
-fibers_internal::Stack StackOf(const Fiber& fiber) {
-  constexpr size_t kMemoryHeaderSize = 64;
-  char* top =
-      reinterpret_cast<char*>(const_cast<Fiber*>(&fiber)) - kMemoryHeaderSize;
-  fibers_internal::Stack stack;
-  stack.size = fiber.stack_size();
-  stack.base = top - stack.size;
-  stack.guard_size = fibers_internal::GuardSize();
-  return stack;
-}
-
 void BM_Evergreen_CreateSwitchFinish(benchmark::State& state) {
   int64_t guarded = 0;
   int64_t checked = 0;
@@ -312,7 +299,10 @@ void BM_Evergreen_CreateSwitchFinish(benchmark::State& state) {
     auto fiber = Fiber::Create([] {});
     if (!fiber.ok()) break;
     ++checked;
-    guarded += fibers_internal::StackGuardIsIntact(StackOf(**fiber)) ? 1 : 0;
+    guarded += fibers_internal::StackGuardIsIntact(
+                   fibers_internal::FiberStackSlot(**fiber))
+                   ? 1
+                   : 0;
   }
   state.counters["guarded_of_64"] = static_cast<double>(guarded);
   if (guarded != checked || checked == 0) {

@@ -62,11 +62,6 @@ Registry& GetRegistry() {
 // nothing while it is zero.
 std::atomic<int> inheriting_slots{0};
 
-// While a thread exits its fiber state is gone (LocalStorageAccess's
-// CurrentOrNull() is null), but its main fiber's values are being released:
-// FiberLocal accesses from their destructors go to that main fiber.
-ABSL_CONST_INIT thread_local Fiber* tls_exiting_main = nullptr;
-
 void Report(const std::string& message) {
   ABSL_RAW_LOG(ERROR, "evergreen: %s", message.c_str());
 }
@@ -153,7 +148,6 @@ FiberStorage* StorageWithRoom(Registry& r, Fiber* fiber, uint32_t index)
 Fiber* CurrentFiber() {
   Fiber* fiber = LocalStorageAccess::CurrentOrNull();
   if (fiber != nullptr) return fiber;
-  if (tls_exiting_main != nullptr) return tls_exiting_main;
   return Fiber::Current();
 }
 
@@ -226,10 +220,6 @@ void CopyInherited(Fiber* fiber, Fiber* creator) {
 // storage stays empty.
 void ReleaseFiber(Fiber* fiber) {
   Registry& r = GetRegistry();
-  Fiber* saved_exiting_main = tls_exiting_main;
-  if (fiber->IsMain() && LocalStorageAccess::CurrentOrNull() == nullptr) {
-    tls_exiting_main = fiber;
-  }
   std::vector<uint32_t> indices;
   for (int round = 0;; ++round) {
     size_t abandoned = 0;
@@ -281,7 +271,6 @@ void ReleaseFiber(Fiber* fiber) {
       if (--r.slots[index].pending == 0) r.pending_done.notify_all();
     }
   }
-  tls_exiting_main = saved_exiting_main;
 }
 
 const fibers_internal::LocalStorageHooks kHooks = {&CopyInherited,
@@ -393,17 +382,8 @@ void* GetOrCreate(uint32_t index, const void* local) {
   return existing;
 }
 
-void* FindWithoutFiberState(uint32_t index) {
-  Fiber* fiber = tls_exiting_main;
-  if (fiber == nullptr) return nullptr;
-  FiberStorage* storage = StorageOf(fiber);
-  if (storage == nullptr || index >= storage->size) return nullptr;
-  return storage->values()[index];
-}
-
 void Reset(uint32_t index) {
   Fiber* fiber = LocalStorageAccess::CurrentOrNull();
-  if (fiber == nullptr) fiber = tls_exiting_main;
   if (fiber == nullptr) return;
   Registry& r = GetRegistry();
   void* value;

@@ -66,10 +66,6 @@ void FreeSlot(uint32_t index);
 // stores nothing). Aborts if the slot is being destroyed.
 void* GetOrCreate(uint32_t index, const void* local);
 
-// The current fiber's value or null, when the thread has no fiber state
-// (before its first use of fibers, or while it exits).
-void* FindWithoutFiberState(uint32_t index);
-
 // Destroys the current fiber's value, if any.
 void Reset(uint32_t index);
 
@@ -83,7 +79,9 @@ size_t SlotCountForTesting();
 // thread's current fiber is never null once it has fiber state).
 inline void* Find(uint32_t index) {
   fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
-  if (ABSL_PREDICT_FALSE(ts == nullptr)) return FindWithoutFiberState(index);
+  // A thread with no fiber state has no values (the state outlives the
+  // release of its main fiber's values at thread exit).
+  if (ABSL_PREDICT_FALSE(ts == nullptr)) return nullptr;
   FiberStorage* storage = static_cast<FiberStorage*>(
       fibers_internal::LocalStorageAccess::Slot(*ts->current));
   if (ABSL_PREDICT_FALSE(storage == nullptr || index >= storage->size)) {
