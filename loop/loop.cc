@@ -8,6 +8,7 @@
 #include "absl/base/internal/raw_logging.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "loop/request.h"
 #include "loop/status.h"
 
 namespace evergreen {
@@ -31,6 +32,18 @@ Loop::Loop() : loop_(&own_) {
   ABSL_RAW_CHECK(rc == 0, "uv_loop_init failed");
 }
 
+Loop::Loop(OwnTag, int* init_rc) : loop_(&own_) {
+  *init_rc = uv_loop_init(&own_);
+  if (*init_rc != 0) closed_ = true;  // nothing to close in the destructor
+}
+
+absl::StatusOr<std::unique_ptr<Loop>> Loop::Create() {
+  int rc = 0;
+  std::unique_ptr<Loop> loop(new Loop(OwnTag{}, &rc));
+  if (rc != 0) return UvStatus(rc, "loop init");
+  return loop;
+}
+
 Loop::Loop(uv_loop_t* default_loop) : loop_(default_loop) {}
 
 Loop::~Loop() {
@@ -45,6 +58,21 @@ Loop::~Loop() {
     }
     uv_run(loop_, UV_RUN_NOWAIT);
   }
+  // Requests: cancel what still waits in the thread pool, then wait for the
+  // rest (a job already running cannot be interrupted). Their callbacks run.
+  while (!requests_.empty()) {
+    std::vector<Request*> pending;
+    for (const auto& entry : requests_) pending.push_back(entry.first);
+    for (Request* r : pending) {
+      if (requests_.count(r) != 0) uv_cancel(r->raw_);
+    }
+    uv_run(loop_, UV_RUN_ONCE);
+    // A request callback may have opened handles: close them too.
+    for (Handle* h : std::vector<Handle*>(handles_.begin(), handles_.end())) {
+      if (!uv_is_closing(h->raw_)) uv_close(h->raw_, &Handle::OnClose);
+    }
+  }
+  if (!handles_.empty()) uv_run(loop_, UV_RUN_NOWAIT);
   if (pending_) {
     std::fprintf(stderr,
                  "evergreen::loop: exception from a callback while the loop "
@@ -127,9 +155,11 @@ absl::Status Loop::Close() {
     }
     names.push_back(std::move(name));
   });
-  return absl::Status(s.code(), absl::StrCat(s.message(), "; ", names.size(),
-                                             " handle(s) still open: ",
-                                             absl::StrJoin(names, ", ")));
+  return absl::Status(
+      s.code(),
+      absl::StrCat(s.message(), "; ", names.size(), " handle(s) still open",
+                   names.empty() ? "" : ": ", absl::StrJoin(names, ", "), "; ",
+                   requests_.size(), " request(s) in flight"));
 }
 
 void Loop::SetExceptionHandler(ExceptionHandler handler) {

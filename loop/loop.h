@@ -27,6 +27,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "absl/status/status.h"
@@ -37,6 +38,7 @@ namespace evergreen {
 namespace loop {
 
 class Handle;
+class Request;
 
 // RunMode selects how long Loop::Run runs (libuv's uv_run_mode).
 enum class RunMode {
@@ -63,19 +65,23 @@ using ExceptionHandler = std::function<void(std::exception_ptr)>;
 // handler itself throws, both exceptions are printed to stderr.
 //
 // Destruction: destroying a Loop that still has open handles closes them,
-// runs the loop until their close callbacks ran, then closes the loop. The
+// cancels the requests in flight (see loop/request.h), runs the loop until
+// the close and request callbacks ran, then closes the loop. The
 // HandlePtr owners stay valid; their handles report IsClosing() and every
 // operation on them returns an error. Loop thread only.
 class Loop {
  public:
   // Loop creates a new loop. Aborts if libuv cannot initialise it (out of
-  // file descriptors).
+  // file descriptors); Create() reports that as an error instead.
   Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
   // ~Loop closes what is still open (see above). The default loop is never
   // destroyed.
   ~Loop();
+
+  // Create returns a new loop, or the libuv error ("loop init: EMFILE ...").
+  static absl::StatusOr<std::unique_ptr<Loop>> Create();
 
   // Default returns the process default loop (uv_default_loop()), created on
   // first use and never destroyed. Not thread-safe on first call.
@@ -118,10 +124,10 @@ class Loop {
   void Walk(const std::function<void(Handle&)>& fn);
 
   // Close closes the loop (uv_loop_close). Fails, leaving the loop usable,
-  // with an error listing the handles still open, e.g.
-  // "loop close: EBUSY (resource busy or locked); 1 handle(s) still open:
-  // timer (active)". After success only the destructor may be called. Loop
-  // thread only.
+  // with an error listing the handles still open and counting requests in
+  // flight, e.g. "loop close: EBUSY (resource busy or locked); 1 handle(s)
+  // still open: timer (active); 0 request(s) in flight". After success only the
+  // destructor may be called. Loop thread only.
   absl::Status Close();
 
   // SetExceptionHandler replaces the exception handler; nullptr restores the
@@ -144,6 +150,9 @@ class Loop {
 
  private:
   friend class Handle;
+  friend class Request;
+  struct OwnTag {};
+  Loop(OwnTag, int* init_rc);
   explicit Loop(uv_loop_t* default_loop);
   void HandleException(std::exception_ptr e) noexcept;
 
@@ -154,6 +163,9 @@ class Loop {
   std::exception_ptr pending_;
   // Handles created through //loop whose close callback has not run.
   std::unordered_set<Handle*> handles_;
+  // Requests submitted through //loop whose callback has not run; the loop
+  // keeps them alive until then.
+  std::unordered_map<Request*, std::shared_ptr<Request>> requests_;
 };
 
 // Handle is the base of every handle type. A Handle lives in the memory its
