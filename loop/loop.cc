@@ -162,6 +162,11 @@ absl::Status Loop::Close() {
                    requests_.size(), " request(s) in flight"));
 }
 
+char* Loop::SharedReadBuffer() {
+  if (!read_buffer_) read_buffer_.reset(new char[kSharedReadBufferSize]);
+  return read_buffer_.get();
+}
+
 void Loop::SetExceptionHandler(ExceptionHandler handler) {
   handler_ = std::move(handler);
 }
@@ -252,6 +257,38 @@ absl::StatusOr<int> Handle::Fileno() const {
   int rc = uv_fileno(raw_, &fd);
   if (rc < 0) return UvStatus(rc, "fileno");
   return static_cast<int>(fd);
+}
+
+namespace {
+
+absl::StatusOr<int> BufferSize(uv_handle_t* raw, bool closing, bool send,
+                               int value) {
+  const char* op = send ? "send buffer size" : "recv buffer size";
+  if (closing) return UvStatus(UV_EBADF, op);
+  int rc = send ? uv_send_buffer_size(raw, &value)
+                : uv_recv_buffer_size(raw, &value);
+  if (rc < 0) return UvStatus(rc, op);
+  return value;
+}
+
+}  // namespace
+
+absl::StatusOr<int> Handle::SendBufferSize() const {
+  return BufferSize(raw_, IsClosing(), true, 0);
+}
+
+absl::StatusOr<int> Handle::RecvBufferSize() const {
+  return BufferSize(raw_, IsClosing(), false, 0);
+}
+
+absl::Status Handle::SetSendBufferSize(int bytes) {
+  if (bytes <= 0) return UvStatus(UV_EINVAL, "send buffer size");
+  return BufferSize(raw_, IsClosing(), true, bytes).status();
+}
+
+absl::Status Handle::SetRecvBufferSize(int bytes) {
+  if (bytes <= 0) return UvStatus(UV_EINVAL, "recv buffer size");
+  return BufferSize(raw_, IsClosing(), false, bytes).status();
 }
 
 absl::string_view Handle::TypeName() const {

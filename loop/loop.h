@@ -23,6 +23,7 @@
 
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -134,6 +135,14 @@ class Loop {
   // default one described above. Loop thread only.
   void SetExceptionHandler(ExceptionHandler handler);
 
+  // SharedReadBuffer returns this loop's default read buffer (64 KiB,
+  // allocated on first use): streams and UDP handles without an allocator of
+  // their own read into it. libuv hands each read to its callback before the
+  // next one starts, so one buffer serves every handle of the loop and idle
+  // connections hold no buffer. Loop thread only.
+  char* SharedReadBuffer();
+  static constexpr size_t kSharedReadBufferSize = 64 * 1024;
+
   // raw returns libuv's loop. Loop thread only.
   uv_loop_t* raw() { return loop_; }
 
@@ -161,6 +170,7 @@ class Loop {
   bool closed_ = false;
   ExceptionHandler handler_;
   std::exception_ptr pending_;
+  std::unique_ptr<char[]> read_buffer_;
   // Handles created through //loop whose close callback has not run.
   std::unordered_set<Handle*> handles_;
   // Requests submitted through //loop whose callback has not run; the loop
@@ -205,6 +215,15 @@ class Handle {
   // types built so far), or EBADF when closing.
   absl::StatusOr<int> Fileno() const;
 
+  // SendBufferSize / RecvBufferSize return the socket's SO_SNDBUF /
+  // SO_RCVBUF (TCP, pipe and UDP handles; ENOTSUP for the others; EBADF
+  // before the socket exists). The setters ask the kernel for `bytes`
+  // (Linux doubles and bounds it: read the value back).
+  absl::StatusOr<int> SendBufferSize() const;
+  absl::StatusOr<int> RecvBufferSize() const;
+  absl::Status SetSendBufferSize(int bytes);
+  absl::Status SetRecvBufferSize(int bytes);
+
   // set_user_data / user_data: an opaque pointer for the caller, not owned.
   void set_user_data(void* data) { user_data_ = data; }
   void* user_data() const { return user_data_; }
@@ -224,6 +243,9 @@ class Handle {
 
   // Register records a successfully initialised libuv handle.
   void Register();
+
+  // raw_handle returns libuv's handle.
+  uv_handle_t* raw_handle() const { return raw_; }
 
   // CheckOpen returns FailedPrecondition("<operation>: handle is closing")
   // when the handle is closing or closed.
