@@ -1,0 +1,251 @@
+#include "runtime/event_loop.h"
+
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/task.h"
+
+namespace evergreen {
+namespace runtime {
+namespace {
+
+thread_local EventLoop* current_loop = nullptr;
+
+std::string Describe(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "(not a std::exception)";
+  }
+}
+
+}  // namespace
+
+bool TimerHandle::Cancel() {
+  if (loop_ == nullptr) return false;
+  bool erased = loop_->CancelTimer(key_);
+  loop_ = nullptr;
+  return erased;
+}
+
+absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
+  if (current_loop != nullptr) {
+    return absl::FailedPreconditionError(
+        "event loop create: this thread already has one");
+  }
+  absl::StatusOr<std::unique_ptr<loop::Loop>> io = loop::Loop::Create();
+  if (!io.ok()) return io.status();
+  std::unique_ptr<EventLoop> el(new EventLoop());
+  el->io_ = std::move(*io);
+  el->timer_ = loop::Timer::Create(*el->io_);
+  EventLoop* raw = el.get();
+  absl::StatusOr<loop::HandlePtr<loop::Async>> async = loop::Async::Create(
+      *el->io_, [raw](loop::Async&) { raw->DrainFromThread(); });
+  if (!async.ok()) return async.status();
+  el->async_ = std::move(*async);
+  el->async_->Unref();
+  current_loop = raw;
+  return el;
+}
+
+EventLoop::~EventLoop() {
+  {
+    std::lock_guard<std::mutex> lock(from_thread_mu_);
+    from_thread_closed_ = true;
+  }
+  destroying_ = true;
+  // Kill what is alive; a killed task may wake others, so repeat.
+  for (int round = 0; round < 64 && !tasks_.empty(); ++round) {
+    std::vector<std::shared_ptr<Task>> alive;
+    for (Task* t : tasks_) alive.push_back(t->shared_from_this());
+    for (const std::shared_ptr<Task>& t : alive) (void)t->Kill();
+  }
+  ready_.clear();
+  timers_.clear();
+  if (pending_) {
+    std::fprintf(stderr,
+                 "evergreen::runtime: exception never rethrown (the loop was "
+                 "destroyed): %s\n",
+                 Describe(pending_).c_str());
+  }
+  timer_.reset();
+  async_.reset();
+  io_.reset();
+  if (current_loop == this) current_loop = nullptr;
+}
+
+EventLoop* EventLoop::Current() { return current_loop; }
+
+absl::Status EventLoop::Run() { return RunImpl(false); }
+
+absl::Status EventLoop::RunForever() { return RunImpl(true); }
+
+void EventLoop::Stop() { stop_ = true; }
+
+absl::Status EventLoop::RunImpl(bool forever) {
+  if (Task::Current() != nullptr) {
+    return absl::FailedPreconditionError("run: called from a task");
+  }
+  if (running_) return absl::FailedPreconditionError("run: already running");
+  running_ = true;
+  stop_ = false;
+  hub_ = Fiber::Current();
+  if (forever) async_->Ref();
+  while (!stop_ && !pending_) {
+    RunReady();
+    if (stop_ || pending_) break;
+    bool more = !ready_.empty();
+    ArmTimer();
+    if (!more && !forever && !io_->Alive()) break;
+    try {
+      io_->Run(more ? loop::RunMode::kNoWait : loop::RunMode::kOnce);
+    } catch (...) {
+      HandleException(nullptr, std::current_exception());
+    }
+    RunDueTimers();
+  }
+  if (forever) async_->Unref();
+  running_ = false;
+  if (pending_) {
+    std::exception_ptr e = std::move(pending_);
+    pending_ = nullptr;
+    std::rethrow_exception(e);
+  }
+  if (!stop_ && !tasks_.empty()) {
+    std::vector<std::string> names;
+    for (Task* t : tasks_) names.push_back(t->name());
+    return absl::FailedPreconditionError(
+        absl::StrCat("run: deadlock: ", tasks_.size(),
+                     " task(s) blocked forever: ", absl::StrJoin(names, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+void EventLoop::RunReady() {
+  // Only what is queued now: later arrivals wait for the next round.
+  for (size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
+    ReadyItem item = std::move(ready_.front());
+    ready_.pop_front();
+    if (item.task != nullptr) {
+      item.task->Resume();
+    } else {
+      try {
+        item.fn();
+      } catch (...) {
+        HandleException(nullptr, std::current_exception());
+      }
+    }
+    if (pending_) return;
+  }
+}
+
+void EventLoop::RunDueTimers() {
+  int64_t now = Deadline::NowNanos();
+  while (!timers_.empty() && timers_.begin()->first.first <= now) {
+    auto it = timers_.begin();
+    std::function<void()> fn = std::move(it->second);
+    timers_.erase(it);
+    // Timer callbacks run in order with the ready queue.
+    ready_.push_back(ReadyItem{nullptr, std::move(fn)});
+  }
+}
+
+void EventLoop::ArmTimer() {
+  if (timers_.empty()) {
+    if (armed_for_ != -1) {
+      (void)timer_->Stop();
+      armed_for_ = -1;
+    }
+    return;
+  }
+  int64_t next = timers_.begin()->first.first;
+  if (next == armed_for_ && timer_->IsActive()) return;
+  int64_t now = Deadline::NowNanos();
+  uint64_t ms =
+      next <= now ? 0 : static_cast<uint64_t>((next - now + 999999) / 1000000);
+  armed_for_ = next;
+  // The callback does nothing: waking the loop is enough, RunDueTimers runs
+  // after every poll.
+  (void)timer_->Start(ms, 0, [this](loop::Timer&) { armed_for_ = -1; });
+}
+
+void EventLoop::Schedule(Task* task) {
+  ready_.push_back(ReadyItem{task, nullptr});
+}
+
+void EventLoop::CallSoon(std::function<void()> fn) {
+  ready_.push_back(ReadyItem{nullptr, std::move(fn)});
+}
+
+TimerHandle EventLoop::CallLater(absl::Duration delay,
+                                 std::function<void()> fn) {
+  return CallAt(Deadline::After(delay), std::move(fn));
+}
+
+TimerHandle EventLoop::CallAt(Deadline deadline, std::function<void()> fn) {
+  if (deadline.is_never()) return TimerHandle();
+  TimerHandle::Key key{deadline.nanos(), ++timer_seq_};
+  timers_.emplace(key, std::move(fn));
+  return TimerHandle(this, key);
+}
+
+bool EventLoop::CancelTimer(TimerHandle::Key key) {
+  return timers_.erase(key) != 0;
+}
+
+absl::Status EventLoop::CallFromThread(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(from_thread_mu_);
+    if (from_thread_closed_) {
+      return absl::FailedPreconditionError(
+          "call from thread: the loop is being destroyed");
+    }
+    from_thread_.push_back(std::move(fn));
+    // Sending under the lock: the destructor closes the async handle only
+    // after taking the lock and marking the queue closed.
+    return async_->Send();
+  }
+}
+
+void EventLoop::DrainFromThread() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(from_thread_mu_);
+    batch.swap(from_thread_);
+  }
+  for (std::function<void()>& fn : batch) CallSoon(std::move(fn));
+}
+
+void EventLoop::SetExceptionHandler(TaskExceptionHandler handler) {
+  handler_ = std::move(handler);
+}
+
+void EventLoop::HandleException(Task* task, std::exception_ptr e) noexcept {
+  std::string who = task == nullptr ? std::string("a callback")
+                                    : absl::StrCat("task ", task->name());
+  if (handler_) {
+    try {
+      handler_(task, e);
+      return;
+    } catch (...) {
+      std::fprintf(stderr,
+                   "evergreen::runtime: the exception handler threw: %s\n",
+                   Describe(std::current_exception()).c_str());
+    }
+  }
+  std::fprintf(stderr, "evergreen::runtime: uncaught exception in %s: %s\n",
+               who.c_str(), Describe(e).c_str());
+  if (!handler_ && !pending_) {
+    pending_ = e;
+    stop_ = true;
+  }
+}
+
+}  // namespace runtime
+}  // namespace evergreen

@@ -1,0 +1,168 @@
+// runtime/event_loop.h: EventLoop, the per-thread scheduler of the
+// cooperative runtime: ready callbacks, timers, the tasks (runtime/task.h)
+// and, underneath, a //loop event loop for I/O.
+//
+//   auto loop = *evergreen::runtime::EventLoop::Create();
+//   loop->CallSoon([] { std::puts("soon"); });
+//   loop->CallLater(absl::Milliseconds(10), [&] { loop->Stop(); });
+//   evergreen::runtime::Task::Spawn([] {
+//     evergreen::runtime::Sleep(absl::Milliseconds(1));  // blocks the task
+//   });
+//   absl::Status s = loop->Run();  // returns when nothing is left to do
+//
+// One EventLoop per thread at most; it belongs to the thread that created
+// it. Every method is "loop thread only" except CallFromThread, which is
+// thread-safe. Run must be called outside any task (normally on the thread's
+// main fiber): that fiber becomes the hub the tasks switch back to when they
+// block.
+//
+// Order: ready callbacks and task wakeups run FIFO, in the order they were
+// scheduled; callbacks scheduled while the ready queue runs wait for the next
+// round, after the loop polled for I/O once (without blocking), so a task
+// that yields in a loop cannot starve I/O or timers.
+//
+// Exceptions: an exception escaping a callback or a task is handed to the
+// exception handler (SetExceptionHandler). The default handler prints it to
+// stderr with the task's name, keeps the first one and stops the loop; Run
+// then rethrows it. So a failing task fails the test or program that runs
+// the loop: never swallowed silently.
+#ifndef EVERGREEN_RUNTIME_EVENT_LOOP_H_
+#define EVERGREEN_RUNTIME_EVENT_LOOP_H_
+
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "fibers/fiber.h"
+#include "loop/async.h"
+#include "loop/loop.h"
+#include "loop/timer.h"
+#include "runtime/deadline.h"
+
+namespace evergreen {
+namespace runtime {
+
+class Task;
+
+// TimerHandle identifies a callback scheduled with CallLater or CallAt.
+class TimerHandle {
+ public:
+  TimerHandle() = default;
+  // Cancel unschedules the callback. Returns false if it already ran, was
+  // cancelled, or the handle is empty. Loop thread only.
+  bool Cancel();
+
+ private:
+  friend class EventLoop;
+  using Key = std::pair<int64_t, uint64_t>;
+  TimerHandle(class EventLoop* loop, Key key) : loop_(loop), key_(key) {}
+  class EventLoop* loop_ = nullptr;
+  Key key_{0, 0};
+};
+
+// ExceptionHandler receives an exception that escaped a callback (task ==
+// nullptr) or a task's target.
+using TaskExceptionHandler =
+    std::function<void(Task* task, std::exception_ptr)>;
+
+class EventLoop {
+ public:
+  // Create makes this thread's event loop. FailedPrecondition if the thread
+  // already has one; the libuv error if the I/O loop cannot be created.
+  static absl::StatusOr<std::unique_ptr<EventLoop>> Create();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  // ~EventLoop kills the tasks still alive (their stacks unwind), then closes
+  // the I/O loop. Must not run inside a task.
+  ~EventLoop();
+
+  // Current returns the calling thread's event loop, or nullptr.
+  static EventLoop* Current();
+
+  // Run runs ready callbacks, timers, tasks and I/O until there is nothing
+  // left to do, or Stop. Returns OK, or FailedPrecondition when it stopped
+  // because every remaining task is blocked with nothing that could wake it
+  // ("run: deadlock: 2 task(s) blocked forever: worker-1, worker-2").
+  // Rethrows an exception kept by the default exception handler.
+  // FailedPrecondition if called from a task or while running.
+  absl::Status Run();
+  // RunForever is Run that also waits (for CallFromThread, signals...) when
+  // nothing is left, until Stop.
+  absl::Status RunForever();
+  // Stop makes Run return after the current round of callbacks.
+  void Stop();
+  // IsRunning returns whether Run or RunForever is executing.
+  bool IsRunning() const { return running_; }
+
+  // CallSoon schedules `fn` to run in the next round, FIFO.
+  void CallSoon(std::function<void()> fn);
+  // CallLater schedules `fn` after `delay` (negative counts as zero).
+  TimerHandle CallLater(absl::Duration delay, std::function<void()> fn);
+  // CallAt schedules `fn` at `deadline` (Deadline::Never: never runs).
+  TimerHandle CallAt(Deadline deadline, std::function<void()> fn);
+  // CallFromThread schedules `fn` from any thread. Thread-safe. Returns
+  // FailedPrecondition once the loop is being destroyed.
+  absl::Status CallFromThread(std::function<void()> fn);
+
+  // SetExceptionHandler replaces the handler; nullptr restores the default.
+  void SetExceptionHandler(TaskExceptionHandler handler);
+
+  // io returns the underlying //loop event loop, for handles and requests.
+  loop::Loop& io() { return *io_; }
+
+  // TaskCount returns the number of tasks started and not finished.
+  size_t TaskCount() const { return tasks_.size(); }
+
+ private:
+  friend class Task;
+  friend class TimerHandle;
+  EventLoop() = default;
+  absl::Status RunImpl(bool forever);
+  void RunReady();
+  void RunDueTimers();
+  void ArmTimer();
+  void DrainFromThread();
+  void Schedule(Task* task);
+  void HandleException(Task* task, std::exception_ptr e) noexcept;
+  bool CancelTimer(TimerHandle::Key key);
+
+  struct ReadyItem {
+    Task* task;                // a task to resume, or
+    std::function<void()> fn;  // a callback
+  };
+
+  std::unique_ptr<loop::Loop> io_;
+  loop::HandlePtr<loop::Timer> timer_;
+  loop::HandlePtr<loop::Async> async_;
+  Fiber* hub_ = nullptr;
+  bool running_ = false;
+  bool stop_ = false;
+  bool destroying_ = false;
+  std::deque<ReadyItem> ready_;
+  std::map<TimerHandle::Key, std::function<void()>> timers_;
+  uint64_t timer_seq_ = 0;
+  int64_t armed_for_ = -1;
+  // Tasks started and not finished; they keep a reference to themselves.
+  std::unordered_set<Task*> tasks_;
+  TaskExceptionHandler handler_;
+  std::exception_ptr pending_;
+  std::mutex from_thread_mu_;
+  std::vector<std::function<void()>> from_thread_;  // guarded by the mutex
+  bool from_thread_closed_ = false;                 // guarded by the mutex
+};
+
+}  // namespace runtime
+}  // namespace evergreen
+
+#endif  // EVERGREEN_RUNTIME_EVENT_LOOP_H_

@@ -1,0 +1,346 @@
+#include "runtime/task.h"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "runtime/cancel.h"
+#include "runtime/event.h"
+#include "runtime/event_loop.h"
+
+namespace evergreen {
+namespace runtime {
+namespace {
+
+std::unique_ptr<EventLoop> NewLoop() {
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+  EXPECT_TRUE(loop.ok()) << loop.status();
+  return std::move(*loop);
+}
+
+TEST(EventLoopTest, CallbacksRunFifoAndTimersInOrder) {
+  auto loop = NewLoop();
+  std::vector<std::string> order;
+  loop->CallLater(absl::Milliseconds(20), [&] { order.push_back("t20"); });
+  loop->CallLater(absl::Milliseconds(5), [&] { order.push_back("t5"); });
+  TimerHandle cancelled =
+      loop->CallLater(absl::Milliseconds(1), [&] { order.push_back("never"); });
+  EXPECT_TRUE(cancelled.Cancel());
+  EXPECT_FALSE(cancelled.Cancel());
+  loop->CallSoon([&] {
+    order.push_back("a");
+    loop->CallSoon([&] { order.push_back("c"); });
+  });
+  loop->CallSoon([&] { order.push_back("b"); });
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c", "t5", "t20"}));
+}
+
+TEST(EventLoopTest, OneLoopPerThread) {
+  auto loop = NewLoop();
+  EXPECT_EQ(EventLoop::Current(), loop.get());
+  EXPECT_EQ(EventLoop::Create().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(TaskTest, SpawnJoinAndSleep) {
+  auto loop = NewLoop();
+  std::vector<std::string> order;
+  auto sleeper = Task::Spawn(
+      [&](int ms) {
+        order.push_back("sleeper start");
+        ASSERT_TRUE(Sleep(absl::Milliseconds(ms)).ok());
+        order.push_back("sleeper end");
+      },
+      5);
+  ASSERT_TRUE(sleeper.ok());
+  auto joiner = Task::Spawn([&] {
+    order.push_back("joiner start");
+    ASSERT_TRUE((*sleeper)->Join().ok());
+    order.push_back("joined");
+  });
+  ASSERT_TRUE(joiner.ok());
+  EXPECT_TRUE((*sleeper)->IsAlive());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"sleeper start", "joiner start",
+                                             "sleeper end", "joined"}));
+  EXPECT_FALSE((*sleeper)->IsAlive());
+  EXPECT_EQ(loop->TaskCount(), 0u);
+}
+
+TEST(TaskTest, JoinTimesOut) {
+  auto loop = NewLoop();
+  Event never;
+  auto blocked = *Task::Spawn([&] { (void)never.Wait(); });
+  absl::Status join;
+  auto joiner = *Task::Spawn([&] {
+    join = blocked->Join(Deadline::After(absl::Milliseconds(5)));
+    never.Set();
+  });
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(join.code(), absl::StatusCode::kDeadlineExceeded) << join;
+  EXPECT_FALSE(blocked->IsAlive());
+}
+
+TEST(TaskTest, BlockingOutsideATaskIsAnError) {
+  auto loop = NewLoop();
+  EXPECT_EQ(Sleep(absl::Milliseconds(1)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Yield().code(), absl::StatusCode::kFailedPrecondition);
+  Event e;
+  EXPECT_EQ(e.Wait().code(), absl::StatusCode::kFailedPrecondition);
+  absl::Status in_callback;
+  loop->CallSoon([&] { in_callback = Sleep(absl::Milliseconds(1)); });
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(in_callback.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(TaskTest, YieldInterleavesFifo) {
+  auto loop = NewLoop();
+  std::string trace;
+  for (char name : {'a', 'b', 'c'}) {
+    ASSERT_TRUE(Task::Spawn([&trace, name] {
+                  for (int i = 0; i < 3; ++i) {
+                    trace += name;
+                    ASSERT_TRUE(Yield().ok());
+                  }
+                }).ok());
+  }
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(trace, "abcabcabc");
+}
+
+struct Tracker {
+  explicit Tracker(int* n) : n(n) {}
+  ~Tracker() { ++*n; }
+  int* n;
+};
+
+TEST(TaskTest, KillUnwindsABlockedTaskFromAnotherTask) {
+  auto loop = NewLoop();
+  int destroyed = 0;
+  bool after_wait = false;
+  Event never;
+  auto victim = *Task::Spawn([&] {
+    Tracker t(&destroyed);
+    (void)never.Wait();
+    after_wait = true;
+  });
+  auto killer = *Task::Spawn([&] {
+    EXPECT_EQ(never.Waiters(), 1u);
+    ASSERT_TRUE(victim->Kill().ok());
+    EXPECT_FALSE(victim->IsAlive());
+    EXPECT_EQ(destroyed, 1);
+    EXPECT_EQ(never.Waiters(), 0u);  // the waiter left the queue
+  });
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_TRUE(victim->killed());
+  EXPECT_FALSE(after_wait);
+  EXPECT_EQ(destroyed, 1);
+}
+
+TEST(TaskTest, KillFromACallbackDuringSleepAndSelfKill) {
+  auto loop = NewLoop();
+  int destroyed = 0;
+  auto sleeper = *Task::Spawn([&] {
+    Tracker t(&destroyed);
+    (void)Sleep(absl::Hours(1));
+  });
+  loop->CallLater(absl::Milliseconds(2),
+                  [&] { EXPECT_TRUE(sleeper->Kill().ok()); });
+  auto self = *Task::Spawn([&] {
+    Tracker t(&destroyed);
+    (void)Task::Current()->Kill();
+    ADD_FAILURE() << "Kill on itself returned";
+  });
+  ASSERT_TRUE(loop->Run().ok());  // the hour-long timer is gone
+  EXPECT_EQ(destroyed, 2);
+  EXPECT_TRUE(sleeper->killed());
+  EXPECT_TRUE(self->killed());
+}
+
+TEST(TaskTest, UncaughtExceptionStopsTheLoopAndRethrows) {
+  auto loop = NewLoop();
+  ASSERT_TRUE(Task::Spawn([] { throw std::runtime_error("boom"); }).ok());
+  EXPECT_THROW(
+      {
+        try {
+          (void)loop->Run();
+        } catch (const std::runtime_error& e) {
+          EXPECT_STREQ(e.what(), "boom");
+          throw;
+        }
+      },
+      std::runtime_error);
+}
+
+TEST(TaskTest, CustomExceptionHandlerSeesTheTask) {
+  auto loop = NewLoop();
+  std::vector<std::string> seen;
+  loop->SetExceptionHandler([&](Task* t, std::exception_ptr) {
+    seen.push_back(t == nullptr ? "callback" : t->name());
+  });
+  ASSERT_TRUE(Task::SpawnWith(TaskOptions{"thrower"}, [] {
+                throw std::logic_error("x");
+              }).ok());
+  loop->CallSoon([] { throw 42; });
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"thrower", "callback"}));
+}
+
+TEST(TaskTest, DeadlockIsReported) {
+  auto loop = NewLoop();
+  Event never;
+  ASSERT_TRUE(
+      Task::SpawnWith(TaskOptions{"stuck"}, [&] { (void)never.Wait(); }).ok());
+  absl::Status s = loop->Run();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("stuck"), std::string::npos) << s;
+}
+
+TEST(CancelScopeTest, TimeoutInterruptsAnyBlockingCall) {
+  auto loop = NewLoop();
+  int destroyed = 0;
+  absl::Status s;
+  bool after = false;
+  Event never;
+  ASSERT_TRUE(Task::Spawn([&] {
+                s = WithTimeout(absl::Milliseconds(5), [&] {
+                  Tracker t(&destroyed);
+                  (void)never.Wait();
+                  after = true;
+                });
+              }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_FALSE(after);
+  EXPECT_EQ(destroyed, 1);
+  EXPECT_EQ(never.Waiters(), 0u);
+}
+
+TEST(CancelScopeTest, NestedScopesOuterDeadlineWins) {
+  auto loop = NewLoop();
+  absl::Status inner, outer;
+  ASSERT_TRUE(Task::Spawn([&] {
+                outer = WithTimeout(absl::Milliseconds(5), [&] {
+                  inner = WithTimeout(absl::Hours(1),
+                                      [&] { (void)Sleep(absl::Hours(2)); });
+                  ADD_FAILURE() << "outer scope body went on";
+                });
+              }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(outer.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(inner.ok());  // never returned: the exception passed through
+}
+
+TEST(CancelScopeTest, CancelFromAnotherTaskAndCancelledScopeFailsFast) {
+  auto loop = NewLoop();
+  CancelScope scope;
+  absl::Status s;
+  int blocking_calls_after_cancel = 0;
+  Event never;
+  ASSERT_TRUE(Task::Spawn([&] {
+                s = scope.Run([&] {
+                  try {
+                    (void)never.Wait();
+                  } catch (const Cancelled&) {
+                    // A cancelled scope: every later blocking call throws.
+                    try {
+                      (void)Sleep(absl::Milliseconds(1));
+                    } catch (const Cancelled&) {
+                      ++blocking_calls_after_cancel;
+                    }
+                    throw;
+                  }
+                });
+              }).ok());
+  ASSERT_TRUE(Task::Spawn([&] { scope.Cancel(); }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_EQ(blocking_calls_after_cancel, 1);
+}
+
+TEST(CancelScopeTest, PerCallDeadlineIsAValueNotAnException) {
+  auto loop = NewLoop();
+  Event e;
+  absl::Status first, second;
+  ASSERT_TRUE(Task::Spawn([&] {
+                first = e.Wait(Deadline::After(absl::Milliseconds(2)));
+                loop->CallLater(absl::Milliseconds(1), [&] { e.Set(); });
+                second = e.Wait(Deadline::After(absl::Seconds(10)));
+              }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(first.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(second.ok());
+}
+
+TEST(EventLoopTest, CallFromThreadFromManyThreads) {
+  auto loop = NewLoop();
+  constexpr int kThreads = 8, kEach = 1000;
+  int received = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        ASSERT_TRUE(loop->CallFromThread([&] {
+                          if (++received == kThreads * kEach) loop->Stop();
+                        })
+                        .ok());
+      }
+    });
+  }
+  ASSERT_TRUE(loop->RunForever().ok());
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(received, kThreads * kEach);
+}
+
+TEST(EventLoopTest, DestroyingTheLoopKillsLiveTasks) {
+  int destroyed = 0;
+  std::shared_ptr<Task> task;
+  {
+    auto loop = NewLoop();
+    Event never;
+    task = *Task::Spawn([&] {
+      Tracker t(&destroyed);
+      (void)never.Wait();
+    });
+    EXPECT_FALSE(loop->Run().ok());  // deadlock reported
+  }
+  EXPECT_EQ(destroyed, 1);
+  EXPECT_FALSE(task->IsAlive());
+}
+
+TEST(TaskTest, HundredThousandTasksAlive) {
+  auto loop = NewLoop();
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  constexpr int kTasks = 4000;
+#else
+  constexpr int kTasks = 100000;
+#endif
+  Event go;
+  int done = 0;
+  TaskOptions options;
+  options.stack_size = 16 * 1024;
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(Task::SpawnWith(options, [&] {
+                  (void)go.Wait();
+                  ++done;
+                }).ok());
+  }
+  loop->CallLater(absl::Milliseconds(1), [&] {
+    EXPECT_EQ(go.Waiters(), static_cast<size_t>(kTasks));
+    EXPECT_EQ(loop->TaskCount(), static_cast<size_t>(kTasks));
+    go.Set();
+  });
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(done, kTasks);
+}
+
+}  // namespace
+}  // namespace runtime
+}  // namespace evergreen
