@@ -72,7 +72,11 @@ Loop::~Loop() {
       if (!uv_is_closing(h->raw_)) uv_close(h->raw_, &Handle::OnClose);
     }
   }
-  if (!handles_.empty()) uv_run(loop_, UV_RUN_NOWAIT);
+  // Some closes wait for the thread pool (an FsPoll's running stat): block
+  // until they are done. Closing handles keep the loop alive meanwhile.
+  for (int round = 0; round < 1000 && !handles_.empty(); ++round) {
+    uv_run(loop_, UV_RUN_ONCE);
+  }
   if (pending_) {
     std::fprintf(stderr,
                  "evergreen::loop: exception from a callback while the loop "
