@@ -208,7 +208,12 @@ absl::Status Stream::Accept(Stream& client) {
   uv_handle_type server_type = uv_handle_get_type(raw_handle());
   bool ipc = server_type == UV_NAMED_PIPE &&
              reinterpret_cast<uv_pipe_t*>(stream_)->ipc != 0;
-  if (!ipc && uv_handle_get_type(client.raw_handle()) != server_type) {
+  uv_handle_type expected =
+      ipc ? uv_pipe_pending_type(reinterpret_cast<uv_pipe_t*>(stream_))
+          : server_type;
+  if (ipc && expected == UV_UNKNOWN_HANDLE)
+    return UvStatus(UV_EAGAIN, "accept");
+  if (uv_handle_get_type(client.raw_handle()) != expected) {
     return UvStatus(UV_EINVAL, "accept");
   }
   return UvStatus(uv_accept(stream_, client.stream_), "accept");
