@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Instructions per spawn+join and per ping-pong round trip, evergreen's
+# runtime against Boost.Fiber, under callgrind: Ir(K2) - Ir(K1) over K2 - K1,
+# so start-up costs cancel out.
+#   bash benchmarks/callgrind_runtime.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./bazelw build -c opt //benchmarks:runtime_instructions >/dev/null 2>&1
+BIN="$(./bazelw info -c opt bazel-bin 2>/dev/null)/benchmarks/runtime_instructions"
+K1=2000
+K2=12000
+ir() {  # mode impl k
+  local out
+  out="$(mktemp)"
+  valgrind --tool=callgrind --callgrind-out-file="${out}" "${BIN}" "$1" "$2" "$3" \
+    >/dev/null 2>&1
+  callgrind_annotate "${out}" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'
+  rm -f "${out}"
+}
+printf '%-10s %12s %12s %8s\n' mode evergreen boost ratio
+for mode in spawnjoin pingpong; do
+  e=$(( ($(ir "${mode}" evergreen ${K2}) - $(ir "${mode}" evergreen ${K1})) / (K2 - K1) ))
+  b=$(( ($(ir "${mode}" boost ${K2}) - $(ir "${mode}" boost ${K1})) / (K2 - K1) ))
+  printf '%-10s %12d %12d %8s\n' "${mode}" "${e}" "${b}" \
+    "$(awk -v e="${e}" -v b="${b}" 'BEGIN { printf "%.2f", e / b }')"
+done
