@@ -61,9 +61,11 @@ EventLoop::~EventLoop() {
   }
   destroying_ = true;
   // Kill what is alive; a killed task may wake others, so repeat.
-  for (int round = 0; round < 64 && !tasks_.empty(); ++round) {
+  for (int round = 0; round < 64 && live_head_ != nullptr; ++round) {
     std::vector<std::shared_ptr<Task>> alive;
-    for (Task* t : tasks_) alive.push_back(t->shared_from_this());
+    for (Task* t = live_head_; t != nullptr; t = t->next_live_) {
+      alive.push_back(t->shared_from_this());
+    }
     for (const std::shared_ptr<Task>& t : alive) (void)t->Kill();
   }
   ready_.clear();
@@ -101,6 +103,11 @@ absl::Status EventLoop::RunImpl(bool forever) {
     RunReady();
     if (stop_ || pending_) break;
     bool more = !ready_.empty();
+    // While callbacks keep coming, poll I/O and timers only every few rounds:
+    // a poll is a system call, and a ping-pong between two tasks would pay
+    // one per handoff. Bounded, so a busy loop cannot starve I/O.
+    if (more && ++busy_rounds_ < kRoundsBetweenPolls) continue;
+    busy_rounds_ = 0;
     ArmTimer();
     if (!more && !forever && !io_->Alive()) break;
     try {
@@ -117,11 +124,17 @@ absl::Status EventLoop::RunImpl(bool forever) {
     pending_ = nullptr;
     std::rethrow_exception(e);
   }
-  if (!stop_ && !tasks_.empty()) {
+  if (!stop_ && live_head_ != nullptr) {
     std::vector<std::string> names;
-    for (Task* t : tasks_) names.push_back(t->name());
+    for (Task* t = live_head_; t != nullptr; t = t->next_live_) {
+      if (names.size() == 20) {
+        names.push_back("...");
+        break;
+      }
+      names.push_back(t->name());
+    }
     return absl::FailedPreconditionError(
-        absl::StrCat("run: deadlock: ", tasks_.size(),
+        absl::StrCat("run: deadlock: ", live_count_,
                      " task(s) blocked forever: ", absl::StrJoin(names, ", ")));
   }
   return absl::OkStatus();
@@ -173,6 +186,28 @@ void EventLoop::ArmTimer() {
   // The callback does nothing: waking the loop is enough, RunDueTimers runs
   // after every poll.
   (void)timer_->Start(ms, 0, [this](loop::Timer&) { armed_for_ = -1; });
+}
+
+void EventLoop::AddLive(Task* task) {
+  task->prev_live_ = nullptr;
+  task->next_live_ = live_head_;
+  if (live_head_ != nullptr) live_head_->prev_live_ = task;
+  live_head_ = task;
+  ++live_count_;
+}
+
+void EventLoop::RemoveLive(Task* task) {
+  if (task->prev_live_ != nullptr) {
+    task->prev_live_->next_live_ = task->next_live_;
+  } else if (live_head_ == task) {
+    live_head_ = task->next_live_;
+  } else {
+    return;  // not in the list
+  }
+  if (task->next_live_ != nullptr)
+    task->next_live_->prev_live_ = task->prev_live_;
+  task->prev_live_ = task->next_live_ = nullptr;
+  --live_count_;
 }
 
 void EventLoop::Schedule(Task* task) {

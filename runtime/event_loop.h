@@ -18,8 +18,9 @@
 //
 // Order: ready callbacks and task wakeups run FIFO, in the order they were
 // scheduled; callbacks scheduled while the ready queue runs wait for the next
-// round, after the loop polled for I/O once (without blocking), so a task
-// that yields in a loop cannot starve I/O or timers.
+// round. The loop polls I/O and timers whenever the ready queue is empty, and
+// at least every 16 rounds while it is not (without blocking then), so a
+// task that yields in a loop cannot starve I/O or timers.
 //
 // Exceptions: an exception escaping a callback or a task is handed to the
 // exception handler (SetExceptionHandler). The default handler prints it to
@@ -122,7 +123,7 @@ class EventLoop {
   loop::Loop& io() { return *io_; }
 
   // TaskCount returns the number of tasks started and not finished.
-  size_t TaskCount() const { return tasks_.size(); }
+  size_t TaskCount() const { return live_count_; }
 
  private:
   friend class Task;
@@ -152,9 +153,15 @@ class EventLoop {
   std::deque<ReadyItem> ready_;
   std::map<TimerHandle::Key, std::function<void()>> timers_;
   uint64_t timer_seq_ = 0;
+  static constexpr int kRoundsBetweenPolls = 16;
+  int busy_rounds_ = 0;
   int64_t armed_for_ = -1;
-  // Tasks started and not finished; they keep a reference to themselves.
-  std::unordered_set<Task*> tasks_;
+  // Tasks started and not finished (they keep a reference to themselves),
+  // linked through the tasks.
+  void AddLive(Task* task);
+  void RemoveLive(Task* task);
+  Task* live_head_ = nullptr;
+  size_t live_count_ = 0;
   TaskExceptionHandler handler_;
   std::exception_ptr pending_;
   std::mutex from_thread_mu_;

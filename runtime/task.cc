@@ -100,12 +100,14 @@ Task::Task(EventLoop& loop, TaskOptions options, std::function<void()> target)
     : loop_(&loop),
       name_(std::move(options.name)),
       id_(next_task_id.fetch_add(1, std::memory_order_relaxed)),
-      target_(std::move(target)),
-      joiners_(new WaitQueue) {
-  if (name_.empty()) name_ = absl::StrCat("task-", id_);
-}
+      target_(std::move(target)) {}
 
-Task::~Task() { delete joiners_; }
+Task::~Task() = default;
+
+const std::string& Task::name() const {
+  if (name_.empty()) name_ = absl::StrCat("task-", id_);
+  return name_;
+}
 
 absl::StatusOr<std::shared_ptr<Task>> Task::Create(
     TaskOptions options, std::function<void()> target) {
@@ -116,11 +118,17 @@ absl::StatusOr<std::shared_ptr<Task>> Task::Create(
   }
   if (!target) return absl::InvalidArgumentError("task create: empty target");
   FiberOptions fo;
+  // Unnamed tasks leave the fiber unnamed: diagnostics then say "fiber #N",
+  // and spawning costs no string.
   fo.name = options.name;
   fo.stack_size = options.stack_size;
-  std::shared_ptr<Task> task(
-      new Task(*loop, std::move(options), std::move(target)));
-  if (fo.name.empty()) fo.name = task->name_;
+  // One allocation for the task and its reference count.
+  struct Shared : Task {
+    Shared(EventLoop& l, TaskOptions o, std::function<void()> t)
+        : Task(l, std::move(o), std::move(t)) {}
+  };
+  std::shared_ptr<Task> task =
+      std::make_shared<Shared>(*loop, std::move(options), std::move(target));
   Task* raw = task.get();
   absl::StatusOr<std::unique_ptr<Fiber>> fiber =
       Fiber::Create(std::move(fo), [raw] { raw->Main(); });
@@ -132,14 +140,14 @@ absl::StatusOr<std::shared_ptr<Task>> Task::Create(
 absl::Status Task::Start() {
   if (state_ != State::kCreated) {
     return absl::FailedPreconditionError(
-        absl::StrCat("task start ", name_, ": already started"));
+        absl::StrCat("task start ", name(), ": already started"));
   }
   if (loop_->destroying_) {
     return absl::FailedPreconditionError(
-        absl::StrCat("task start ", name_, ": the loop is being destroyed"));
+        absl::StrCat("task start ", name(), ": the loop is being destroyed"));
   }
   self_ = shared_from_this();
-  loop_->tasks_.insert(this);
+  loop_->AddLive(this);
   state_ = State::kReady;
   wake_scheduled_ = true;
   loop_->Schedule(this);
@@ -169,8 +177,8 @@ void Task::Finish() {
   state_ = State::kFinished;
   current_task = nullptr;
   target_ = nullptr;  // destroy captured state inside the task's lifetime
-  joiners_->NotifyAll();
-  loop_->tasks_.erase(this);
+  joiners_.NotifyAll();
+  loop_->RemoveLive(this);
   if (exception_) loop_->HandleException(this, exception_);
 }
 
@@ -180,7 +188,8 @@ void Task::Resume() {
   if (state_ != State::kReady && state_ != State::kBlocked) return;
   state_ = State::kRunning;
   current_task = this;
-  std::shared_ptr<Task> keep = self_;  // Finish may drop self_
+  // No extra reference needed: only this function drops self_ once the task
+  // finished (Kill, the other place, never runs while a task is resumed).
   if (interrupt_ != nullptr) {
     std::exception_ptr e = std::move(interrupt_);
     interrupt_ = nullptr;
@@ -275,18 +284,18 @@ absl::Status Task::Join(Deadline deadline) {
   }
   if (me == this) {
     return absl::FailedPreconditionError(
-        absl::StrCat("join ", name_, ": a task cannot join itself"));
+        absl::StrCat("join ", name(), ": a task cannot join itself"));
   }
   if (state_ == State::kCreated) {
     return absl::FailedPreconditionError(
-        absl::StrCat("join ", name_, ": task not started"));
+        absl::StrCat("join ", name(), ": task not started"));
   }
   std::shared_ptr<Task> keep = shared_from_this();
   while (state_ != State::kFinished) {
-    if (!runtime_internal::Wait(me, *joiners_, deadline) &&
+    if (!runtime_internal::Wait(me, joiners_, deadline) &&
         state_ != State::kFinished) {
       return absl::DeadlineExceededError(
-          absl::StrCat("join ", name_, ": deadline exceeded"));
+          absl::StrCat("join ", name(), ": deadline exceeded"));
     }
   }
   return absl::OkStatus();
@@ -295,7 +304,7 @@ absl::Status Task::Join(Deadline deadline) {
 absl::Status Task::Kill() {
   if (EventLoop::Current() != loop_) {
     return absl::FailedPreconditionError(
-        absl::StrCat("kill ", name_, ": not on the task's thread"));
+        absl::StrCat("kill ", name(), ": not on the task's thread"));
   }
   switch (state_) {
     case State::kFinished:
@@ -304,7 +313,7 @@ absl::Status Task::Kill() {
       killed_ = true;
       state_ = State::kFinished;
       target_ = nullptr;
-      joiners_->NotifyAll();
+      joiners_.NotifyAll();
       return absl::OkStatus();
     case State::kRunning:
       // Only the current task can be running: kill itself.
@@ -325,7 +334,7 @@ absl::Status Task::Kill() {
     if (state_ != State::kFinished) {
       // It swallowed the kill and is suspended again (reported by fibers).
       return s.ok() ? absl::AbortedError(absl::StrCat(
-                          "kill ", name_, ": the task swallowed the kill"))
+                          "kill ", name(), ": the task swallowed the kill"))
                     : s;
     }
     self_.reset();
@@ -334,7 +343,7 @@ absl::Status Task::Kill() {
   // From another task: the hub does it; wait for the end.
   loop_->CallSoon([keep] { (void)keep->Kill(); });
   while (state_ != State::kFinished) {
-    runtime_internal::Wait(me, *joiners_, Deadline::Never());
+    runtime_internal::Wait(me, joiners_, Deadline::Never());
   }
   return absl::OkStatus();
 }

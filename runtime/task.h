@@ -39,6 +39,7 @@
 #include "fibers/fiber.h"
 #include "runtime/deadline.h"
 #include "runtime/event_loop.h"
+#include "runtime/internal/wait.h"
 
 namespace evergreen {
 namespace runtime {
@@ -116,7 +117,8 @@ class Task : public std::enable_shared_from_this<Task> {
   // IsAlive: started (or created) and not finished.
   bool IsAlive() const { return state_ != State::kFinished; }
   State state() const { return state_; }
-  const std::string& name() const { return name_; }
+  // name returns the name given in TaskOptions, or "task-<id>".
+  const std::string& name() const;
   uint64_t id() const { return id_; }
   // exception returns what escaped the target, if anything (a kill is not an
   // exception).
@@ -151,7 +153,7 @@ class Task : public std::enable_shared_from_this<Task> {
   void Interrupt(std::exception_ptr e);
 
   EventLoop* loop_;
-  std::string name_;
+  mutable std::string name_;  // "task-<id>" is made on first use
   uint64_t id_;
   std::function<void()> target_;
   std::unique_ptr<Fiber> fiber_;
@@ -165,7 +167,10 @@ class Task : public std::enable_shared_from_this<Task> {
   runtime_internal::Waiter* blocked_on_ = nullptr;
   CancelScope* innermost_scope_ = nullptr;
   std::shared_ptr<Task> self_;  // set while started and unfinished
-  runtime_internal::WaitQueue* joiners_;
+  runtime_internal::WaitQueue joiners_;
+  // The loop's list of started, unfinished tasks (intrusive: no allocation).
+  Task* prev_live_ = nullptr;
+  Task* next_live_ = nullptr;
 };
 
 // Sleep blocks the current task for `duration`. FailedPrecondition outside a
