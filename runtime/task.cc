@@ -122,6 +122,11 @@ absl::StatusOr<std::shared_ptr<Task>> Task::Create(
   // and spawning costs no string.
   fo.name = options.name;
   fo.stack_size = options.stack_size;
+  // A finished task hands control to its fiber parent: that must be the hub,
+  // not the task that spawned it (which may still be blocked).
+  if (Task::Current() != nullptr && loop->hub_ != nullptr) {
+    fo.parent = loop->hub_;
+  }
   // One allocation for the task and its reference count.
   struct Shared : Task {
     Shared(EventLoop& l, TaskOptions o, std::function<void()> t)

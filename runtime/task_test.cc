@@ -315,6 +315,28 @@ TEST(EventLoopTest, DestroyingTheLoopKillsLiveTasks) {
   EXPECT_FALSE(task->IsAlive());
 }
 
+TEST(TaskTest, ChildFinishingWhileItsCreatorIsBlockedReturnsToTheLoop) {
+  auto loop = NewLoop();
+  std::vector<std::string> order;
+  std::weak_ptr<Task> parent_weak;
+  {
+    auto parent = *Task::Spawn([&] {
+      auto child = *Task::Spawn([&] { order.push_back("child"); });
+      order.push_back("parent spawned");
+      ASSERT_TRUE(Yield().ok());
+      order.push_back("parent after yield 1");
+      ASSERT_TRUE(Yield().ok());
+      order.push_back("parent after yield 2");
+    });
+    parent_weak = parent;
+  }
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"parent spawned", "child",
+                                             "parent after yield 1",
+                                             "parent after yield 2"}));
+  EXPECT_TRUE(parent_weak.expired());  // nothing leaked
+}
+
 TEST(TaskTest, HundredThousandTasksAlive) {
   auto loop = NewLoop();
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
