@@ -300,8 +300,7 @@ absl::string_view Handle::TypeName() const {
   return name == nullptr ? "unknown" : name;
 }
 
-absl::Status Handle::CheckOpen(absl::string_view operation) const {
-  if (!IsClosing()) return absl::OkStatus();
+absl::Status Handle::ClosingError(absl::string_view operation) {
   return absl::FailedPreconditionError(
       absl::StrCat(operation, ": handle is closing"));
 }

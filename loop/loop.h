@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -249,13 +250,19 @@ class Handle {
 
   // CheckOpen returns FailedPrecondition("<operation>: handle is closing")
   // when the handle is closing or closed.
-  absl::Status CheckOpen(absl::string_view operation) const;
+  absl::Status CheckOpen(absl::string_view operation) const {
+    if (ABSL_PREDICT_TRUE(!closed_ && !uv_is_closing(raw_))) {
+      return absl::OkStatus();
+    }
+    return ClosingError(operation);
+  }
 
  private:
   friend class Loop;
   friend struct HandleDeleter;
   static void OnClose(uv_handle_t* raw);
   void ReleaseOwner();
+  static absl::Status ClosingError(absl::string_view operation);
 
   Loop* loop_;
   uv_handle_t* raw_;

@@ -44,15 +44,16 @@ Stream::Stream(Loop& loop, uv_stream_t* stream)
 absl::Status Stream::ReadStart(ReadCallback cb) {
   if (absl::Status s = CheckOpen("read start"); !s.ok()) return s;
   if (!cb) return UvStatus(UV_EINVAL, "read start");
-  auto shared = std::make_shared<ReadCallback>(std::move(cb));
-  if (reading_) {
-    read_cb_ = std::move(shared);
-    return absl::OkStatus();
+  if (!reading_) {
+    int rc = uv_read_start(stream_, &Stream::OnAlloc, &Stream::OnRead);
+    if (rc < 0) return UvStatus(rc, "read start");
+    reading_ = true;
   }
-  int rc = uv_read_start(stream_, &Stream::OnAlloc, &Stream::OnRead);
-  if (rc < 0) return UvStatus(rc, "read start");
-  read_cb_ = std::move(shared);
-  reading_ = true;
+  if (in_read_cb_) {
+    next_read_cb_ = std::move(cb);  // installed once the running one returns
+  } else {
+    read_cb_ = std::move(cb);
+  }
   return absl::OkStatus();
 }
 
@@ -79,15 +80,20 @@ void Stream::OnAlloc(uv_handle_t* raw, size_t suggested, uv_buf_t* buf) {
 void Stream::OnRead(uv_stream_t* raw, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<Stream*>(static_cast<Handle*>(raw->data));
   if (nread == 0) return;  // EAGAIN: nothing this time
-  std::shared_ptr<ReadCallback> cb = self->read_cb_;
+  if (nread == UV_EOF) self->reading_ = false;
+  // The handle's memory outlives this call even if the callback drops its
+  // owner (it is freed after the close callback), so read_cb_ stays valid.
+  self->in_read_cb_ = true;
   if (nread > 0) {
     absl::string_view data(buf->base, static_cast<size_t>(nread));
-    self->loop().Invoke([&] { (*cb)(*self, data); });
-    return;
+    self->loop().Invoke([&] { self->read_cb_(*self, data); });
+  } else {
+    absl::Status error = UvStatus(static_cast<int>(nread), "read");
+    self->loop().Invoke([&] { self->read_cb_(*self, std::move(error)); });
   }
-  if (nread == UV_EOF) self->reading_ = false;
-  absl::Status error = UvStatus(static_cast<int>(nread), "read");
-  self->loop().Invoke([&] { (*cb)(*self, std::move(error)); });
+  self->in_read_cb_ = false;
+  if (self->next_read_cb_) self->read_cb_ = std::move(self->next_read_cb_);
+  self->next_read_cb_ = nullptr;
 }
 
 absl::Status Stream::Write(std::string data, WriteCallback cb) {
@@ -137,7 +143,12 @@ void Stream::OnWrite(uv_write_t* req, int status) {
 }
 
 absl::StatusOr<size_t> Stream::TryWrite(absl::string_view data) {
-  return TryWrite(absl::MakeConstSpan(&data, 1));
+  if (absl::Status s = CheckOpen("try write"); !s.ok()) return s;
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()),
+                             static_cast<unsigned int>(data.size()));
+  int rc = uv_try_write(stream_, &buf, 1);
+  if (rc < 0) return UvStatus(rc, "try write");
+  return static_cast<size_t>(rc);
 }
 
 absl::StatusOr<size_t> Stream::TryWrite(

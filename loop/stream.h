@@ -143,7 +143,11 @@ class Stream : public Handle {
   uv_stream_t* stream_;
   bool reading_ = false;
   size_t pending_writes_ = 0;
-  std::shared_ptr<ReadCallback> read_cb_;
+  // The read callback runs without a copy; ReadStart from inside it parks
+  // the new one in next_read_cb_ until it returned.
+  ReadCallback read_cb_;
+  ReadCallback next_read_cb_;
+  bool in_read_cb_ = false;
   std::shared_ptr<ConnectionCallback> connection_cb_;
   Allocator alloc_;
 };
