@@ -183,9 +183,14 @@ void EventLoop::ArmTimer() {
   uint64_t ms =
       next <= now ? 0 : static_cast<uint64_t>((next - now + 999999) / 1000000);
   armed_for_ = next;
-  // The callback does nothing: waking the loop is enough, RunDueTimers runs
-  // after every poll.
-  (void)timer_->Start(ms, 0, [this](loop::Timer&) { armed_for_ = -1; });
+  // The callback only ends the poll: RunDueTimers runs after it. Stopping
+  // the I/O loop matters: libuv 1.44 runs a timer already due at the start
+  // of uv_run(ONCE), then blocks in the poll without a timeout while a
+  // thread-pool job keeps the loop alive, so the due work would wait for it.
+  (void)timer_->Start(ms, 0, [this](loop::Timer&) {
+    armed_for_ = -1;
+    io_->Stop();
+  });
 }
 
 void EventLoop::AddLive(Task* task) {

@@ -329,6 +329,16 @@ absl::Status Task::Kill() {
       break;
   }
   std::shared_ptr<Task> keep = shared_from_this();
+  if (!fiber_->IsStarted()) {
+    // Started but never resumed: it finishes without running.
+    killed_ = true;
+    state_ = State::kFinished;
+    target_ = nullptr;
+    joiners_.NotifyAll();
+    loop_->RemoveLive(this);
+    self_.reset();
+    return absl::OkStatus();
+  }
   Task* me = Task::Current();
   if (me == nullptr) {
     // On the hub (a callback): unwind the task now.
