@@ -237,27 +237,6 @@ TEST(TaskGroupTest, ATimeoutAroundTheGroupKillsTheChildren) {
   EXPECT_EQ(destroyed_next_round, 10);
 }
 
-TEST(TaskGroupTest, DISABLED_ATimeoutAroundTheGroupEndsTheChildrenFirst) {
-  auto loop = NewLoop();
-  int destroyed = 0, destroyed_at_return = -1;
-  absl::Status s;
-  RunInTask(*loop, [&] {
-    s = WithTimeout(absl::Milliseconds(5), [&] {
-      (void)TaskGroup::Run([&](TaskGroup& g) {
-        for (int i = 0; i < 10; ++i) {
-          EXPECT_TRUE(g.Spawn([&] {
-                         Tracker t(&destroyed);
-                         SleepForever();
-                       }).ok());
-        }
-      });
-    });
-    destroyed_at_return = destroyed;
-  });
-  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-  EXPECT_EQ(destroyed_at_return, 10);
-}
-
 TEST(TaskGroupTest, CancellingAnEnclosingScopeFromAnotherTaskKillsTheChildren) {
   auto loop = NewLoop();
   int destroyed = 0;
