@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "loop/status.h"
 
 namespace evergreen {
@@ -19,7 +20,11 @@ HandlePtr<Idle> Idle::Create(Loop& loop) {
 absl::Status Idle::Start(Callback cb) {
   if (absl::Status s = CheckOpen("idle start"); !s.ok()) return s;
   if (!cb) return UvStatus(UV_EINVAL, "idle start");
-  cb_ = std::make_shared<Callback>(std::move(cb));
+  if (state_ == DispatchState::kRunning) {  // keep the running one alive
+    current_ = Other();
+    state_ = DispatchState::kReplaced;
+  }
+  *current_ = std::move(cb);
   return UvStatus(uv_idle_start(&idle_, &Idle::OnIdle), "idle start");
 }
 
@@ -30,8 +35,21 @@ absl::Status Idle::Stop() {
 
 void Idle::OnIdle(uv_idle_t* raw) {
   auto* self = static_cast<Idle*>(static_cast<Handle*>(raw->data));
-  std::shared_ptr<Callback> cb = self->cb_;
-  self->loop().Invoke([&] { (*cb)(*self); });
+  // The callback may replace itself (Start) or close or drop the handle; the
+  // memory stays valid until the close callback, which runs later.
+  Callback* cb = self->current_;
+  self->state_ = DispatchState::kRunning;
+  self->loop().Invoke([self, cb] { (*cb)(*self); });
+  if (ABSL_PREDICT_FALSE(self->state_ == DispatchState::kReplaced)) {
+    self->EndReplaced();
+  } else {
+    self->state_ = DispatchState::kIdle;
+  }
+}
+
+void Idle::EndReplaced() {
+  state_ = DispatchState::kIdle;
+  *Other() = nullptr;  // the callback that just returned
 }
 
 Prepare::Prepare(Loop& loop)
@@ -47,7 +65,11 @@ HandlePtr<Prepare> Prepare::Create(Loop& loop) {
 absl::Status Prepare::Start(Callback cb) {
   if (absl::Status s = CheckOpen("prepare start"); !s.ok()) return s;
   if (!cb) return UvStatus(UV_EINVAL, "prepare start");
-  cb_ = std::make_shared<Callback>(std::move(cb));
+  if (state_ == DispatchState::kRunning) {  // keep the running one alive
+    current_ = Other();
+    state_ = DispatchState::kReplaced;
+  }
+  *current_ = std::move(cb);
   return UvStatus(uv_prepare_start(&prepare_, &Prepare::OnPrepare),
                   "prepare start");
 }
@@ -59,8 +81,19 @@ absl::Status Prepare::Stop() {
 
 void Prepare::OnPrepare(uv_prepare_t* raw) {
   auto* self = static_cast<Prepare*>(static_cast<Handle*>(raw->data));
-  std::shared_ptr<Callback> cb = self->cb_;
-  self->loop().Invoke([&] { (*cb)(*self); });
+  Callback* cb = self->current_;
+  self->state_ = DispatchState::kRunning;
+  self->loop().Invoke([self, cb] { (*cb)(*self); });
+  if (ABSL_PREDICT_FALSE(self->state_ == DispatchState::kReplaced)) {
+    self->EndReplaced();
+  } else {
+    self->state_ = DispatchState::kIdle;
+  }
+}
+
+void Prepare::EndReplaced() {
+  state_ = DispatchState::kIdle;
+  *Other() = nullptr;  // the callback that just returned
 }
 
 Check::Check(Loop& loop)
@@ -76,7 +109,11 @@ HandlePtr<Check> Check::Create(Loop& loop) {
 absl::Status Check::Start(Callback cb) {
   if (absl::Status s = CheckOpen("check start"); !s.ok()) return s;
   if (!cb) return UvStatus(UV_EINVAL, "check start");
-  cb_ = std::make_shared<Callback>(std::move(cb));
+  if (state_ == DispatchState::kRunning) {  // keep the running one alive
+    current_ = Other();
+    state_ = DispatchState::kReplaced;
+  }
+  *current_ = std::move(cb);
   return UvStatus(uv_check_start(&check_, &Check::OnCheck), "check start");
 }
 
@@ -87,8 +124,19 @@ absl::Status Check::Stop() {
 
 void Check::OnCheck(uv_check_t* raw) {
   auto* self = static_cast<Check*>(static_cast<Handle*>(raw->data));
-  std::shared_ptr<Callback> cb = self->cb_;
-  self->loop().Invoke([&] { (*cb)(*self); });
+  Callback* cb = self->current_;
+  self->state_ = DispatchState::kRunning;
+  self->loop().Invoke([self, cb] { (*cb)(*self); });
+  if (ABSL_PREDICT_FALSE(self->state_ == DispatchState::kReplaced)) {
+    self->EndReplaced();
+  } else {
+    self->state_ = DispatchState::kIdle;
+  }
+}
+
+void Check::EndReplaced() {
+  state_ = DispatchState::kIdle;
+  *Other() = nullptr;  // the callback that just returned
 }
 
 }  // namespace loop

@@ -14,8 +14,8 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
-#include <memory>
 
 #include "absl/status/status.h"
 #include "loop/loop.h"
@@ -44,7 +44,18 @@ class Idle final : public Handle {
   static void OnIdle(uv_idle_t* raw);
 
   uv_idle_t idle_;
-  std::shared_ptr<Callback> cb_;
+  // The callback lives in one of two slots, so that Start can replace it
+  // from inside itself without moving or destroying the running one, and
+  // dispatch needs no copy: *current_ is the current callback. While it
+  // runs, the first Start switches current_ to the other slot (kReplaced);
+  // OnIdle releases the replaced callback once it returned.
+  enum class DispatchState : uint8_t { kIdle, kRunning, kReplaced };
+  Callback* Other() { return current_ == &cb_[0] ? &cb_[1] : &cb_[0]; }
+  void EndReplaced();
+
+  Callback cb_[2];
+  Callback* current_ = &cb_[0];
+  DispatchState state_ = DispatchState::kIdle;
 };
 
 // Prepare calls its callback once per loop iteration, right before the loop
@@ -68,7 +79,14 @@ class Prepare final : public Handle {
   static void OnPrepare(uv_prepare_t* raw);
 
   uv_prepare_t prepare_;
-  std::shared_ptr<Callback> cb_;
+  // Two callback slots, as in Idle.
+  enum class DispatchState : uint8_t { kIdle, kRunning, kReplaced };
+  Callback* Other() { return current_ == &cb_[0] ? &cb_[1] : &cb_[0]; }
+  void EndReplaced();
+
+  Callback cb_[2];
+  Callback* current_ = &cb_[0];
+  DispatchState state_ = DispatchState::kIdle;
 };
 
 // Check calls its callback once per loop iteration, right after the loop polled
@@ -92,7 +110,14 @@ class Check final : public Handle {
   static void OnCheck(uv_check_t* raw);
 
   uv_check_t check_;
-  std::shared_ptr<Callback> cb_;
+  // Two callback slots, as in Idle.
+  enum class DispatchState : uint8_t { kIdle, kRunning, kReplaced };
+  Callback* Other() { return current_ == &cb_[0] ? &cb_[1] : &cb_[0]; }
+  void EndReplaced();
+
+  Callback cb_[2];
+  Callback* current_ = &cb_[0];
+  DispatchState state_ = DispatchState::kIdle;
 };
 
 }  // namespace loop

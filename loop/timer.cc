@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "loop/status.h"
 
 namespace evergreen {
@@ -21,7 +22,11 @@ absl::Status Timer::Start(uint64_t timeout_ms, uint64_t repeat_ms,
                           Callback cb) {
   if (absl::Status s = CheckOpen("timer start"); !s.ok()) return s;
   if (!cb) return UvStatus(UV_EINVAL, "timer start");
-  cb_ = std::make_shared<Callback>(std::move(cb));
+  if (state_ == DispatchState::kRunning) {  // keep the running one alive
+    current_ = Other();
+    state_ = DispatchState::kReplaced;
+  }
+  *current_ = std::move(cb);
   return UvStatus(
       uv_timer_start(&timer_, &Timer::OnTimer, timeout_ms, repeat_ms),
       "timer start");
@@ -47,9 +52,21 @@ uint64_t Timer::DueIn() const { return uv_timer_get_due_in(&timer_); }
 
 void Timer::OnTimer(uv_timer_t* raw) {
   auto* self = static_cast<Timer*>(static_cast<Handle*>(raw->data));
-  // A copy: the callback may restart the timer with another callback.
-  std::shared_ptr<Callback> cb = self->cb_;
-  self->loop().Invoke([&] { (*cb)(*self); });
+  // The callback may replace itself (Start) or close or drop the timer; the
+  // memory stays valid until the close callback, which runs later.
+  Callback* cb = self->current_;
+  self->state_ = DispatchState::kRunning;
+  self->loop().Invoke([self, cb] { (*cb)(*self); });
+  if (ABSL_PREDICT_FALSE(self->state_ == DispatchState::kReplaced)) {
+    self->EndReplaced();
+  } else {
+    self->state_ = DispatchState::kIdle;
+  }
+}
+
+void Timer::EndReplaced() {
+  state_ = DispatchState::kIdle;
+  *Other() = nullptr;  // the callback that just returned
 }
 
 }  // namespace loop

@@ -17,7 +17,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 
 #include "absl/status/status.h"
 #include "loop/loop.h"
@@ -55,7 +54,18 @@ class Timer final : public Handle {
   static void OnTimer(uv_timer_t* raw);
 
   uv_timer_t timer_;
-  std::shared_ptr<Callback> cb_;
+  // The callback lives in one of two slots, so that Start can replace it
+  // from inside itself without moving or destroying the running one, and
+  // dispatch needs no copy: *current_ is the current callback. While it
+  // runs, the first Start switches current_ to the other slot (kReplaced);
+  // OnTimer releases the replaced callback once it returned.
+  enum class DispatchState : uint8_t { kIdle, kRunning, kReplaced };
+  Callback* Other() { return current_ == &cb_[0] ? &cb_[1] : &cb_[0]; }
+  void EndReplaced();
+
+  Callback cb_[2];
+  Callback* current_ = &cb_[0];
+  DispatchState state_ = DispatchState::kIdle;
 };
 
 }  // namespace loop
