@@ -54,13 +54,14 @@ class Request {
   // loop returns the owning loop.
   Loop& loop() const { return *loop_; }
 
+  // Submitted records that libuv accepted the request: the loop keeps `self`
+  // alive until Completed(). For the functions that start requests (fs, dns,
+  // work), right after a successful uv_* call.
+  static void Submitted(std::shared_ptr<Request> self);
+
  protected:
   // `raw` points into the derived object.
   Request(Loop& loop, uv_req_t* raw);
-
-  // Submitted records that libuv accepted the request: the loop keeps `self`
-  // alive until Completed(). Call it right after a successful uv_* call.
-  static void Submitted(std::shared_ptr<Request> self);
 
   // Completed drops the loop's reference; call it last in the libuv
   // callback, after the user callback ran. May free the request.
