@@ -21,6 +21,7 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -91,16 +92,23 @@ ClientContextOptions ClientOptions() {
   return options;
 }
 
+// Fails the running test and leaves its body (gtest reports the exception),
+// so no test goes on with a null context or engine.
+[[noreturn]] void StopTest(const absl::Status& status) {
+  ADD_FAILURE() << status;
+  throw std::runtime_error("test set-up failed: " + status.ToString());
+}
+
 std::shared_ptr<ServerContext> MustServer(const ServerContextOptions& o) {
   absl::StatusOr<std::shared_ptr<ServerContext>> ctx = ServerContext::Create(o);
-  EXPECT_TRUE(ctx.ok()) << ctx.status();
-  return ctx.ok() ? *ctx : nullptr;
+  if (!ctx.ok()) StopTest(ctx.status());
+  return *std::move(ctx);
 }
 
 std::shared_ptr<ClientContext> MustClient(const ClientContextOptions& o) {
   absl::StatusOr<std::shared_ptr<ClientContext>> ctx = ClientContext::Create(o);
-  EXPECT_TRUE(ctx.ok()) << ctx.status();
-  return ctx.ok() ? *ctx : nullptr;
+  if (!ctx.ok()) StopTest(ctx.status());
+  return *std::move(ctx);
 }
 
 EngineOptions Named(absl::string_view name, uint16_t port = 443,
@@ -116,8 +124,8 @@ std::unique_ptr<Engine> MustClientEngine(std::shared_ptr<ClientContext> ctx,
                                          const EngineOptions& options) {
   absl::StatusOr<std::unique_ptr<Engine>> e =
       Engine::CreateClient(std::move(ctx), options);
-  EXPECT_TRUE(e.ok()) << e.status();
-  return e.ok() ? std::move(*e) : nullptr;
+  if (!e.ok()) StopTest(e.status());
+  return std::move(*e);
 }
 
 std::unique_ptr<Engine> MustServerEngine(std::shared_ptr<ServerContext> ctx,
@@ -126,8 +134,8 @@ std::unique_ptr<Engine> MustServerEngine(std::shared_ptr<ServerContext> ctx,
   options.high_water = high_water;
   absl::StatusOr<std::unique_ptr<Engine>> e =
       Engine::CreateServer(std::move(ctx), options);
-  EXPECT_TRUE(e.ok()) << e.status();
-  return e.ok() ? std::move(*e) : nullptr;
+  if (!e.ok()) StopTest(e.status());
+  return std::move(*e);
 }
 
 // Moves one batch of ciphertext from `from` to `to`; returns its size.
