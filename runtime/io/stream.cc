@@ -30,14 +30,19 @@ struct Stream::WriteState {
 
 Stream::Stream(loop::HandlePtr<loop::Stream> handle, std::string peer,
                const StreamOptions& options)
-    : handle_(std::move(handle)),
+    : Stream(std::make_unique<io_internal::LoopTransport>(std::move(handle)),
+             std::move(peer), options) {}
+
+Stream::Stream(std::unique_ptr<io_internal::Transport> transport,
+               std::string peer, const StreamOptions& options)
+    : t_(std::move(transport)),
       options_(options),
       peer_(std::move(peer)),
       ws_(std::make_shared<WriteState>()) {
   options_.read_buffer_limit = std::max<size_t>(options_.read_buffer_limit, 1);
   // The socket keeps the loop alive only while a task waits on it (reads
   // going on in the background do not; queued writes do, as requests).
-  handle_->Unref();
+  t_->socket().Unref();
 }
 
 Stream::~Stream() { Close(); }
@@ -51,14 +56,37 @@ absl::Status Stream::WriteError() const {
   return Renamed(ws_->error, "write " + peer_);
 }
 
-bool Stream::IsClosed() const { return closed_ || handle_->IsClosing(); }
+bool Stream::IsClosed() const { return closed_ || t_->IsClosing(); }
+
+size_t Stream::WriteQueueSize() const {
+  return IsClosed() ? 0 : t_->WriteQueueSize();
+}
+
+absl::StatusOr<loop::HandlePtr<loop::Stream>> Stream::ReleaseHandle(
+    absl::string_view op) {
+  auto* lt = dynamic_cast<io_internal::LoopTransport*>(t_.get());
+  if (IsClosed()) return ClosedError(op);
+  if (lt == nullptr || BufferedBytes() > 0 || reader_busy_ ||
+      t_->PendingWrites() > 0 || shut_down_ || !read_error_.ok() || eof_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(op, " ", peer_,
+                     ": the stream is in use (read, written to or shut down)"));
+  }
+  t_->ReadStop();
+  loop::HandlePtr<loop::Stream> h = lt->Release();
+  h->Ref();  // as a fresh handle
+  closed_ = true;
+  close_reason_ = " (handed over)";
+  ws_->closed = true;
+  return h;
+}
 
 void Stream::MarkClosed(const char* reason) {
   if (closed_) return;
   closed_ = true;
   close_reason_ = reason;
   ws_->closed = true;
-  if (!handle_->IsClosing()) (void)handle_->Close();
+  t_->Close();
   readers_.NotifyAll();
   ws_->waiters.NotifyAll();
 }
@@ -81,7 +109,7 @@ absl::Status Stream::StartRead(absl::string_view op, Task** me) {
 }
 
 void Stream::StopReading() {
-  if (!IsClosed() && handle_->IsReading()) (void)handle_->ReadStop();
+  if (!IsClosed() && t_->IsReading()) t_->ReadStop();
 }
 
 void Stream::OnRead(absl::StatusOr<absl::string_view> r) {
@@ -115,9 +143,9 @@ absl::Status Stream::Fill(Task* me, size_t need,
     if (eof_)
       return absl::OutOfRangeError(absl::StrCat("read ", peer_, ": EOF"));
     want_ = std::max(need, BufferedBytes() + 1);
-    if (!handle_->IsReading()) {
-      absl::Status s = handle_->ReadStart(
-          [this](loop::Stream&, absl::StatusOr<absl::string_view> r) {
+    if (!t_->IsReading()) {
+      absl::Status s =
+          t_->ReadStart([this](absl::StatusOr<absl::string_view> r) {
             OnRead(std::move(r));
           });
       if (!s.ok()) {
@@ -125,8 +153,8 @@ absl::Status Stream::Fill(Task* me, size_t need,
         return Renamed(s, "read " + peer_);
       }
     }
-    handle_->Ref();
-    RefWhileWaiting unref{handle_.get(), &readers_};
+    t_->socket().Ref();
+    RefWhileWaiting unref{&t_->socket(), &readers_};
     try {
       runtime_internal::Wait(me, readers_, Deadline::Never());
     } catch (...) {
@@ -239,8 +267,8 @@ absl::Status Stream::Write(std::string data) {
         absl::StrCat("write ", peer_, ": the write side was shut down"));
   }
   if (data.empty()) return absl::OkStatus();
-  if (handle_->PendingWrites() == 0) {
-    absl::StatusOr<size_t> n = handle_->TryWrite(data);
+  if (t_->PendingWrites() == 0) {
+    absl::StatusOr<size_t> n = t_->TryWrite(data);
     if (n.ok()) {
       if (*n == data.size()) return absl::OkStatus();
       data.erase(0, *n);
@@ -251,11 +279,10 @@ absl::Status Stream::Write(std::string data) {
     // EAGAIN: queue it all.
   }
   std::shared_ptr<WriteState> ws = ws_;
-  absl::Status s =
-      handle_->Write(std::move(data), [ws](loop::Stream&, absl::Status st) {
-        if (!st.ok() && ws->error.ok() && !ws->closed) ws->error = st;
-        ws->waiters.NotifyAll();
-      });
+  absl::Status s = t_->Write(std::move(data), [ws](absl::Status st) {
+    if (!st.ok() && ws->error.ok() && !ws->closed) ws->error = st;
+    ws->waiters.NotifyAll();
+  });
   if (!s.ok()) {
     ws_->error = s;
     return WriteError();
@@ -266,8 +293,8 @@ absl::Status Stream::Write(std::string data) {
 absl::Status Stream::WaitWrites(Task* me, bool drain) {
   std::shared_ptr<WriteState> ws = ws_;
   auto pending = [&] {
-    return drain ? handle_->PendingWrites() > 0
-                 : handle_->WriteQueueSize() > options_.write_high_water;
+    return drain ? t_->PendingWrites() > 0
+                 : t_->WriteQueueSize() > options_.write_high_water;
   };
   while (!IsClosed() && ws->error.ok() && pending()) {
     try {
@@ -297,7 +324,7 @@ absl::Status Stream::Shutdown() {
   if (shut_down_) return absl::OkStatus();
   shut_down_ = true;
   auto c = std::make_shared<io_internal::Completion>();
-  absl::Status s = handle_->Shutdown([c](loop::Stream&, absl::Status st) {
+  absl::Status s = t_->Shutdown([c](absl::Status st) {
     if (!c->abandoned) c->Complete(std::move(st));
   });
   if (!s.ok()) return Renamed(s, "shutdown " + peer_);

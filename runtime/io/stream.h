@@ -1,6 +1,7 @@
 // runtime/io/stream.h: Stream, the byte stream every connection type shares
-// (TcpStream in runtime/io/tcp.h, PipeStream in runtime/io/pipe.h): reads
-// and writes that block only the calling task.
+// (TcpStream in runtime/io/tcp.h, PipeStream in runtime/io/pipe.h,
+// TtyStream in runtime/io/tty.h, TlsStream in runtime/io/tls.h): reads and
+// writes that block only the calling task.
 //
 //   // In a task, with any stream:
 //   absl::StatusOr<std::string> line = stream.ReadLine(1024);
@@ -53,6 +54,7 @@
 #include "loop/loop.h"
 #include "loop/stream.h"
 #include "runtime/internal/wait.h"
+#include "runtime/io/internal/transport.h"
 
 namespace evergreen {
 namespace runtime {
@@ -66,6 +68,8 @@ struct StreamOptions {
   // Write returns once at most this many bytes are queued for the kernel.
   size_t write_high_water = 64 * 1024;
 };
+
+class TlsStream;
 
 class Stream {
  public:
@@ -132,16 +136,30 @@ class Stream {
   size_t BufferedBytes() const { return rbuf_.size() - rpos_; }
   // peer names the other end in messages ("127.0.0.1:4000", a socket path).
   const std::string& peer() const { return peer_; }
-  // stream_handle returns the //loop stream, for what this class does not
-  // wrap (WriteQueueSize, buffer sizes...). Do not read from it, write to
-  // it or close it.
-  loop::Stream& stream_handle() { return *handle_; }
-  const loop::Stream& stream_handle() const { return *handle_; }
+  // WriteQueueSize returns the bytes written and not yet handed to the
+  // kernel (for TLS: plaintext and ciphertext).
+  size_t WriteQueueSize() const;
+  // stream_handle returns the //loop stream (the socket, under TLS too), for
+  // what this class does not wrap (buffer sizes...). Do not read from it,
+  // write to it or close it. Not after the stream was handed over to TLS.
+  loop::Stream& stream_handle() { return t_->socket(); }
+  const loop::Stream& stream_handle() const { return t_->socket(); }
 
  protected:
+  friend class TlsStream;  // takes a TcpStream's socket (ReleaseHandle)
   // Takes `handle`, a connected stream; `peer` names the other end.
   Stream(loop::HandlePtr<loop::Stream> handle, std::string peer,
          const StreamOptions& options);
+  // Takes `transport` (a TLS connection...).
+  Stream(std::unique_ptr<io_internal::Transport> transport, std::string peer,
+         const StreamOptions& options);
+  // ReleaseHandle hands the //loop stream over (to a TLS connection): the
+  // Stream is closed from then on, without closing the socket.
+  // FailedPrecondition "<op> <peer>: ..." when closed, when bytes were read
+  // and not consumed, while a task reads or writes, or when the stream is
+  // not over a //loop stream.
+  absl::StatusOr<loop::HandlePtr<loop::Stream>> ReleaseHandle(
+      absl::string_view op);
   // MarkClosed records that the stream is closed, closes the handle unless
   // it is closing already, and wakes the tasks blocked on the stream.
   void MarkClosed(const char* reason);
@@ -160,7 +178,7 @@ class Stream {
   absl::Status WaitWrites(Task* me, bool drain);
   absl::Status WriteError() const;
 
-  loop::HandlePtr<loop::Stream> handle_;
+  std::unique_ptr<io_internal::Transport> t_;
   StreamOptions options_;
   std::string peer_;
   // Unread bytes: rbuf_[rpos_, end).

@@ -1,0 +1,218 @@
+// Runs examples/chat_server as a child process and chats with it through
+// //runtime/io clients: alice sends 1000 lines, bob receives every one in
+// order while carol never reads: carol is disconnected for being too slow
+// and alice and bob are not held up. The server then stops by itself
+// (--max_connections) with status 0.
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "runtime/cancel.h"
+#include "runtime/event_loop.h"
+#include "runtime/io/tcp.h"
+#include "runtime/task.h"
+
+extern char** environ;
+
+namespace {
+
+namespace io = evergreen::runtime::io;
+using evergreen::runtime::Deadline;
+using evergreen::runtime::EventLoop;
+using evergreen::runtime::Task;
+
+constexpr int kTimeoutMs = 10000;
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".", "/evergreen/", path);
+}
+
+// The server under test: a child process whose first line gives the port.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> flags) {
+    std::string binary = Runfile("examples/chat_server");
+    flags.insert(flags.begin(), binary);
+    std::vector<char*> argv;
+    for (std::string& f : flags) argv.push_back(f.data());
+    argv.push_back(nullptr);
+    int out[2];
+    if (pipe(out) != 0) {
+      ADD_FAILURE() << "pipe: " << strerror(errno);
+      return;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addclose(&actions, out[1]);
+    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(),
+                         environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (rc != 0) {
+      ADD_FAILURE() << "spawn " << binary << ": " << strerror(rc);
+      pid_ = -1;
+      close(out[0]);
+      return;
+    }
+    out_ = out[0];
+    std::string line = ReadLine();
+    unsigned port = 0;
+    if (sscanf(line.c_str(), "listening on 127.0.0.1:%u", &port) == 1) {
+      port_ = static_cast<uint16_t>(port);
+    }
+    EXPECT_NE(port_, 0) << line;
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_ >= 0) close(out_);
+  }
+  uint16_t port() const { return port_; }
+  // Wait returns the exit status (or -signal) once the process ended, or
+  // fails the test after 10 s.
+  int Wait() {
+    for (int waited = 0; waited < kTimeoutMs; waited += 10) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+      }
+      usleep(10000);  // polling a child's exit, not synchronisation
+    }
+    ADD_FAILURE() << "the server did not exit within 10 s";
+    return -1000;
+  }
+
+ private:
+  std::string ReadLine() {
+    std::string line;
+    char c;
+    while (true) {
+      pollfd p = {out_, POLLIN, 0};
+      if (poll(&p, 1, kTimeoutMs) != 1) return line;
+      if (read(out_, &c, 1) != 1 || c == '\n') return line;
+      line.push_back(c);
+    }
+  }
+  pid_t pid_ = -1;
+  int out_ = -1;
+  uint16_t port_ = 0;
+};
+
+// Join connects, answers the name prompt, and returns the stream.
+std::unique_ptr<io::TcpStream> Join(uint16_t port, const std::string& name) {
+  auto conn = io::TcpStream::Connect("127.0.0.1", port,
+                                     Deadline::After(absl::Seconds(5)));
+  EXPECT_TRUE(conn.ok()) << conn.status();
+  if (!conn.ok()) return nullptr;
+  auto prompt = (*conn)->ReadLine();
+  EXPECT_TRUE(prompt.ok() && *prompt == "name?\n") << prompt.status();
+  EXPECT_TRUE((*conn)->Write(name + "\n").ok());
+  return std::move(*conn);
+}
+
+// ReadUntilLine reads lines until `want`; false at an error.
+bool ReadUntilLine(io::TcpStream& conn, const std::string& want) {
+  while (true) {
+    auto line = conn.ReadLine();
+    if (!line.ok()) return false;
+    if (*line == want) return true;
+  }
+}
+
+TEST(ChatServerTest, SlowUserIsDroppedOthersGetEveryLine) {
+  constexpr int kLines = 1000;
+  ServerProcess server({"--port=0", "--max_connections=3", "--max_outbox=32768",
+                        "--send_buffer=16384"});
+  ASSERT_NE(server.port(), 0);
+  int bob_got = 0;
+  bool bob_in_order = true;
+  size_t carol_bytes = 0;
+  absl::Status carol_end;
+  bool alice_done = false;
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  auto main = Task::Spawn([&] {
+    absl::Status s = evergreen::runtime::WithTimeout(absl::Seconds(9), [&] {
+      auto alice = Join(server.port(), "alice");
+      ASSERT_NE(alice, nullptr);
+      auto bob = Join(server.port(), "bob");
+      ASSERT_NE(bob, nullptr);
+      ASSERT_TRUE(ReadUntilLine(*alice, "* bob joined\n"));
+      // carol's small receive buffer fills fast; she never reads.
+      auto carol = Join(server.port(), "carol");
+      ASSERT_NE(carol, nullptr);
+      ASSERT_TRUE(carol->handle().SetRecvBufferSize(4096).ok());
+      ASSERT_TRUE(ReadUntilLine(*alice, "* carol joined\n"));
+      ASSERT_TRUE(ReadUntilLine(*bob, "* carol joined\n"));
+      std::string pad(400, 'x');
+      // alice sends in batches of 10 lines, each read by bob before the
+      // next: bob keeps up, carol does not.
+      for (int batch = 0; batch < kLines / 10; ++batch) {
+        for (int i = batch * 10; i < batch * 10 + 10; ++i) {
+          ASSERT_TRUE(
+              alice->Write(absl::StrCat("line ", i, " ", pad, "\n")).ok());
+        }
+        while (bob_got < batch * 10 + 10) {
+          auto line = bob->ReadLine();
+          ASSERT_TRUE(line.ok()) << line.status();
+          if (absl::StartsWith(*line, "* ")) continue;  // carol left
+          if (*line != absl::StrCat("alice: line ", bob_got, " ", pad, "\n")) {
+            bob_in_order = false;
+          }
+          ++bob_got;
+        }
+      }
+      alice_done = true;
+      // carol now reads what reached her before she was dropped, then the
+      // end of the connection.
+      while (true) {
+        auto r = carol->ReadSome();
+        if (!r.ok()) {
+          carol_end = r.status();
+          break;
+        }
+        carol_bytes += r->size();
+      }
+      // alice and bob leave: the server closes their connections.
+      for (io::TcpStream* c : {alice.get(), bob.get()}) {
+        ASSERT_TRUE(c->Shutdown().ok());
+        while (c->ReadSome().ok()) {
+        }
+      }
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  ASSERT_TRUE(main.ok());
+  EXPECT_TRUE((*loop)->Run().ok());
+  EXPECT_TRUE(alice_done);
+  EXPECT_EQ(bob_got, kLines);
+  EXPECT_TRUE(bob_in_order);
+  // Dropped: carol's connection ended (EOF or reset) and she got far less
+  // than everything.
+  EXPECT_FALSE(carol_end.ok());
+  EXPECT_LT(carol_bytes, static_cast<size_t>(kLines) * 400);
+  EXPECT_EQ(server.Wait(), 0);
+}
+
+}  // namespace

@@ -1,0 +1,170 @@
+// echo_server: a TCP (or TLS) echo server on //runtime/io, a task per
+// connection.
+//
+//   bazel-bin/examples/echo_server --port=0
+//   listening on 127.0.0.1:40123
+//   bazel-bin/examples/echo_server --tls --cert=server.pem --key=server.key
+//
+// Each connection's task reads what arrives (ReadSome) and writes it back
+// (Write suspends the task above the stream's high-water mark, so a client
+// that does not read its echoes stops being read: memory stays bounded).
+// At EOF it shuts its write side down (TLS: sends close_notify).
+//
+// SIGINT or SIGTERM, --max_seconds elapsing, or --max_connections
+// connections having ended stops it: the listener closes, the connections'
+// tasks are cancelled, and the process exits with status 0.
+#include <signal.h>
+#include <stdio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "loop/signal.h"
+#include "runtime/cancel.h"
+#include "runtime/event_loop.h"
+#include "runtime/io/stream.h"
+#include "runtime/io/tcp.h"
+#include "runtime/io/tls.h"
+#include "runtime/task.h"
+#include "tls/context.h"
+
+ABSL_FLAG(int, port, 7000, "TCP port to listen on; 0 picks a free one");
+ABSL_FLAG(std::string, host, "127.0.0.1", "address or name to listen on");
+ABSL_FLAG(bool, tls, false, "serve TLS (needs --cert and --key)");
+ABSL_FLAG(std::string, cert, "", "PEM certificate chain for --tls");
+ABSL_FLAG(std::string, key, "", "PEM private key for --tls");
+ABSL_FLAG(double, max_seconds, 0,
+          "stop after this many seconds; 0 runs until SIGINT or SIGTERM");
+ABSL_FLAG(int, max_connections, 0,
+          "stop once this many connections ended; 0 for no limit");
+ABSL_FLAG(bool, reuse_port, false, "set SO_REUSEPORT on the listener");
+
+namespace {
+
+namespace io = evergreen::runtime::io;
+using evergreen::runtime::EventLoop;
+using evergreen::runtime::Task;
+
+int Fail(const absl::Status& s) {
+  fprintf(stderr, "echo_server: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+// Echo copies what `conn` reads back to it until EOF or an error.
+void Echo(io::Stream& conn) {
+  while (true) {
+    absl::StatusOr<std::string> data = conn.ReadSome();
+    if (!data.ok()) {
+      if (data.status().code() == absl::StatusCode::kOutOfRange) {
+        (void)conn.Shutdown();
+      }
+      return;
+    }
+    if (!conn.Write(*std::move(data)).ok()) return;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  int port = absl::GetFlag(FLAGS_port);
+  if (port < 0 || port > 65535) {
+    fprintf(stderr, "echo_server: --port=%d is not a port\n", port);
+    return 2;
+  }
+  std::shared_ptr<evergreen::tls::ServerContext> tls_context;
+  if (absl::GetFlag(FLAGS_tls)) {
+    if (absl::GetFlag(FLAGS_cert).empty() || absl::GetFlag(FLAGS_key).empty()) {
+      fprintf(stderr, "echo_server: --tls needs --cert and --key\n");
+      return 2;
+    }
+    evergreen::tls::ServerContextOptions options;
+    options.identities.push_back(evergreen::tls::Identity{
+        evergreen::tls::Pem::File(absl::GetFlag(FLAGS_cert)),
+        evergreen::tls::Pem::File(absl::GetFlag(FLAGS_key)),
+        {}});
+    auto ctx = evergreen::tls::ServerContext::Create(options);
+    if (!ctx.ok()) return Fail(ctx.status());
+    tls_context = *ctx;
+  }
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+  if (!loop.ok()) return Fail(loop.status());
+
+  absl::Status result;
+  auto server = Task::Spawn([&] {
+    io::ListenOptions lo;
+    lo.reuse_port = absl::GetFlag(FLAGS_reuse_port);
+    auto listener = io::TcpListener::Listen(absl::GetFlag(FLAGS_host),
+                                            static_cast<uint16_t>(port), lo);
+    if (!listener.ok()) {
+      result = listener.status();
+      return;
+    }
+    io::TcpListener* l = listener->get();
+    printf("listening on %s%s\n", (*l->LocalAddress()).ToString().c_str(),
+           tls_context ? " (tls)" : "");
+    fflush(stdout);
+    // Stop: a signal, the time limit or the connection limit closes the
+    // listener; Serve then returns once the connections ended.
+    auto sigint = evergreen::loop::Signal::Create(EventLoop::Current()->io());
+    auto sigterm = evergreen::loop::Signal::Create(EventLoop::Current()->io());
+    auto stop = [l](evergreen::loop::Signal& s, int) {
+      l->Close();
+      (void)s.Stop();
+    };
+    if (sigint.ok()) (void)(*sigint)->StartOneshot(SIGINT, stop);
+    if (sigterm.ok()) (void)(*sigterm)->StartOneshot(SIGTERM, stop);
+    if (sigint.ok()) (*sigint)->Unref();
+    if (sigterm.ok()) (*sigterm)->Unref();
+    int max_connections = absl::GetFlag(FLAGS_max_connections);
+    auto ended = std::make_shared<int>(0);
+    auto done_one = [ended, max_connections, l] {
+      if (max_connections > 0 && ++*ended >= max_connections) l->Close();
+    };
+    double max_seconds = absl::GetFlag(FLAGS_max_seconds);
+    auto body = [&] {
+      if (tls_context) {
+        result = io::ServeTls(
+            *l, tls_context,
+            [done_one](io::TlsStream& conn) {
+              Echo(conn);
+              done_one();
+            },
+            absl::Seconds(10),
+            [done_one](const absl::Status& e) {
+              fprintf(stderr, "echo_server: %s\n", e.ToString().c_str());
+              done_one();
+            });
+      } else {
+        result = io::Serve(*l, [done_one](io::TcpStream& conn) {
+          Echo(conn);
+          done_one();
+        });
+      }
+    };
+    if (max_seconds > 0) {
+      absl::Status s =
+          evergreen::runtime::WithTimeout(absl::Seconds(max_seconds), body);
+      // The time limit is a normal end.
+      if (!s.ok() && s.code() != absl::StatusCode::kDeadlineExceeded) {
+        result = s;
+      }
+    } else {
+      body();
+    }
+  });
+  if (!server.ok()) return Fail(server.status());
+  absl::Status run = (*loop)->Run();
+  if (!run.ok()) return Fail(run);
+  if (!result.ok()) return Fail(result);
+  printf("stopped\n");
+  return 0;
+}

@@ -1,0 +1,240 @@
+// Runs examples/echo_server as a child process on port 0 (TCP, then TLS
+// with tls/testdata's certificate) and talks to it with //runtime/io
+// clients: 20 concurrent connections each checking every echoed byte; the
+// server stops by itself after --max_connections and exits with status 0.
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "runtime/cancel.h"
+#include "runtime/event_loop.h"
+#include "runtime/io/tcp.h"
+#include "runtime/io/tls.h"
+#include "runtime/task.h"
+#include "runtime/task_group.h"
+#include "tls/context.h"
+
+extern char** environ;
+
+namespace {
+
+namespace io = evergreen::runtime::io;
+using evergreen::runtime::Deadline;
+using evergreen::runtime::EventLoop;
+using evergreen::runtime::Task;
+using evergreen::runtime::TaskGroup;
+
+constexpr int kTimeoutMs = 10000;
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".", "/evergreen/", path);
+}
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    s[i] = static_cast<char>((i * 131 + seed * 7 + (i >> 10)) % 253);
+  }
+  return s;
+}
+
+// The server under test: a child process whose first line gives the port.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> flags) {
+    std::string binary = Runfile("examples/echo_server");
+    flags.insert(flags.begin(), binary);
+    std::vector<char*> argv;
+    for (std::string& f : flags) argv.push_back(f.data());
+    argv.push_back(nullptr);
+    int out[2];
+    if (pipe(out) != 0) {
+      ADD_FAILURE() << "pipe: " << strerror(errno);
+      return;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addclose(&actions, out[1]);
+    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(),
+                         environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (rc != 0) {
+      ADD_FAILURE() << "spawn " << binary << ": " << strerror(rc);
+      pid_ = -1;
+      close(out[0]);
+      return;
+    }
+    out_ = out[0];
+    std::string line = ReadLine();
+    unsigned port = 0;
+    if (sscanf(line.c_str(), "listening on 127.0.0.1:%u", &port) == 1) {
+      port_ = static_cast<uint16_t>(port);
+    }
+    EXPECT_NE(port_, 0) << line;
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_ >= 0) close(out_);
+  }
+  uint16_t port() const { return port_; }
+  // Wait returns the exit status (or -signal) once the process ended, or
+  // fails the test after 10 s.
+  int Wait() {
+    for (int waited = 0; waited < kTimeoutMs; waited += 10) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+      }
+      usleep(10000);  // polling a child's exit, not synchronisation
+    }
+    ADD_FAILURE() << "the server did not exit within 10 s";
+    return -1000;
+  }
+  int Terminate() {
+    EXPECT_EQ(kill(pid_, SIGTERM), 0);
+    return Wait();
+  }
+
+ private:
+  std::string ReadLine() {
+    std::string line;
+    char c;
+    while (true) {
+      pollfd p = {out_, POLLIN, 0};
+      if (poll(&p, 1, kTimeoutMs) != 1) return line;
+      if (read(out_, &c, 1) != 1 || c == '\n') return line;
+      line.push_back(c);
+    }
+  }
+  pid_t pid_ = -1;
+  int out_ = -1;
+  uint16_t port_ = 0;
+};
+
+// Exchange writes 64 KiB in pieces on `conn` from one task while another
+// reads the echo back, then shuts down and expects EOF. Returns the bytes
+// that matched.
+size_t Exchange(io::Stream& conn, uint32_t seed) {
+  std::string sent = Pattern(64 * 1024, seed);
+  size_t matched = 0;
+  absl::Status s = TaskGroup::Run([&](TaskGroup& g) {
+    (void)g.Spawn([&] {
+      for (size_t off = 0; off < sent.size(); off += 1000) {
+        if (!conn.Write(sent.substr(off, 1000)).ok()) return;
+      }
+      EXPECT_TRUE(conn.Shutdown().ok());
+    });
+    std::string got;
+    while (true) {
+      auto r = conn.ReadSome();
+      if (!r.ok()) {
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kOutOfRange)
+            << r.status();
+        break;
+      }
+      got += *r;
+    }
+    if (got == sent) matched = got.size();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return matched;
+}
+
+void RunClients(int n, const std::function<void(int)>& client) {
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  auto main = Task::Spawn([&] {
+    absl::Status s = evergreen::runtime::WithTimeout(absl::Seconds(8), [&] {
+      (void)TaskGroup::Run([&](TaskGroup& g) {
+        for (int i = 0; i < n; ++i) (void)g.Spawn([&client, i] { client(i); });
+      });
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  ASSERT_TRUE(main.ok());
+  EXPECT_TRUE((*loop)->Run().ok());
+}
+
+TEST(EchoServerTest, TcpTwentyConnectionsThenStopsByItself) {
+  constexpr int kConns = 20;
+  ServerProcess server(
+      {"--port=0", absl::StrCat("--max_connections=", kConns)});
+  ASSERT_NE(server.port(), 0);
+  std::vector<size_t> matched(kConns, 0);
+  RunClients(kConns, [&](int i) {
+    auto conn = io::TcpStream::Connect("127.0.0.1", server.port(),
+                                       Deadline::After(absl::Seconds(5)));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    matched[i] = Exchange(**conn, static_cast<uint32_t>(i));
+  });
+  for (int i = 0; i < kConns; ++i) EXPECT_EQ(matched[i], 64u * 1024) << i;
+  EXPECT_EQ(server.Wait(), 0);
+}
+
+TEST(EchoServerTest, TlsConnectionsAndSigtermStops) {
+  constexpr int kConns = 10;
+  ServerProcess server({"--port=0", "--tls",
+                        "--cert=" + Runfile("runtime/io/testdata/server.pem"),
+                        "--key=" + Runfile("runtime/io/testdata/server.key")});
+  ASSERT_NE(server.port(), 0);
+  std::vector<size_t> matched(kConns, 0);
+  std::vector<std::string> versions(kConns);
+  evergreen::tls::ClientContextOptions co;
+  co.trust =
+      evergreen::tls::Trust::CaFile(Runfile("runtime/io/testdata/ca.pem"));
+  auto ctx = evergreen::tls::ClientContext::Create(co);
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  RunClients(kConns, [&](int i) {
+    auto conn = io::TlsStream::Connect("localhost", server.port(), *ctx,
+                                       Deadline::After(absl::Seconds(5)));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    versions[i] = (*conn)->info().version_name;
+    matched[i] = Exchange(**conn, static_cast<uint32_t>(100 + i));
+  });
+  for (int i = 0; i < kConns; ++i) {
+    EXPECT_EQ(matched[i], 64u * 1024) << i;
+    EXPECT_FALSE(versions[i].empty()) << i;
+  }
+  EXPECT_EQ(server.Terminate(), 0);
+}
+
+TEST(EchoServerTest, TlsWithoutCertIsAUsageError) {
+  std::string binary = Runfile("examples/echo_server");
+  std::vector<std::string> flags = {binary, "--tls", "--port=0"};
+  std::vector<char*> argv;
+  for (std::string& f : flags) argv.push_back(f.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(
+      posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv.data(), environ),
+      0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+}  // namespace
