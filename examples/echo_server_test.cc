@@ -197,18 +197,18 @@ TEST(EchoServerTest, TcpTwentyConnectionsThenStopsByItself) {
 TEST(EchoServerTest, TlsConnectionsAndSigtermStops) {
   constexpr int kConns = 10;
   ServerProcess server({"--port=0", "--tls",
-                        "--cert=" + Runfile("runtime/io/testdata/server.pem"),
-                        "--key=" + Runfile("runtime/io/testdata/server.key")});
+                        "--cert=" + Runfile("tls/testdata/server.pem"),
+                        "--key=" + Runfile("tls/testdata/server.key")});
   ASSERT_NE(server.port(), 0);
   std::vector<size_t> matched(kConns, 0);
   std::vector<std::string> versions(kConns);
   evergreen::tls::ClientContextOptions co;
   co.trust =
-      evergreen::tls::Trust::CaFile(Runfile("runtime/io/testdata/ca.pem"));
+      evergreen::tls::Trust::CaFile(Runfile("tls/testdata/ca.pem"));
   auto ctx = evergreen::tls::ClientContext::Create(co);
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   RunClients(kConns, [&](int i) {
-    auto conn = io::TlsStream::Connect("localhost", server.port(), *ctx,
+    auto conn = io::TlsStream::Connect("127.0.0.1", server.port(), *ctx,
                                        Deadline::After(absl::Seconds(5)));
     ASSERT_TRUE(conn.ok()) << conn.status();
     versions[i] = (*conn)->info().version_name;

@@ -30,7 +30,7 @@ using testing::RunTask;
 std::string TestData(absl::string_view name) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   std::string root = srcdir != nullptr ? srcdir : ".";
-  return absl::StrCat(root, "/evergreen/runtime/io/testdata/", name);
+  return absl::StrCat(root, "/evergreen/tls/testdata/", name);
 }
 
 std::shared_ptr<tls::ServerContext> ServerCtx(absl::string_view cert) {
