@@ -152,6 +152,21 @@ struct LocalStorageHooks {
   void (*release)(Fiber* fiber);
 };
 void InstallLocalStorageHooks(const LocalStorageHooks* hooks);
+// The header of a fiber's local storage: //local_storage's per-fiber value
+// array starts with it. A fiber without local storage points at
+// kNoLocalStorage (size 0), never at null, so that a lookup needs no null
+// test.
+struct LocalStorageHeader {
+  size_t size;  // entries in the array that follows the full header
+};
+extern LocalStorageHeader kNoLocalStorage;
+// The current fiber's local storage (kNoLocalStorage when it has none, and
+// before the thread first uses fibers): the mirror of
+// `tls_switch_state->current`'s storage pointer, kept in step by every
+// switch and by LocalStorageAccess::Set, so that a FiberLocal lookup is one
+// initial-exec TLS load. Never null.
+extern EVERGREEN_FIBERS_CONSTINIT thread_local LocalStorageHeader*
+    tls_local_storage __attribute__((tls_model("initial-exec")));
 // The per-fiber pointer //local_storage keeps its values in.
 struct LocalStorageAccess;
 #ifdef EVERGREEN_FIBERS_SANITIZED
@@ -354,8 +369,10 @@ class Fiber {
   fibers_internal::Stack stack_;
   uint64_t id_;
   std::string name_;
-  // Owned by //local_storage through LocalStorageHooks.
-  void* local_storage_ = nullptr;
+  // Owned by //local_storage through LocalStorageHooks; never null (see
+  // fibers_internal::kNoLocalStorage).
+  fibers_internal::LocalStorageHeader* local_storage_ =
+      &fibers_internal::kNoLocalStorage;
   // Sanitizer bookkeeping (unused in other builds).
   void* asan_fake_stack_ = nullptr;
   const void* asan_stack_bottom_ = nullptr;
@@ -461,7 +478,20 @@ absl::StatusOr<std::unique_ptr<Fiber>> Fiber::Create(Options options, F&& f,
 
 namespace fibers_internal {
 struct LocalStorageAccess {
-  static void*& Slot(Fiber& fiber) { return fiber.local_storage_; }
+  // The fiber's local storage, or null if it has none. Any thread (the
+  // caller synchronizes with writers).
+  static LocalStorageHeader* Get(const Fiber& fiber) {
+    LocalStorageHeader* storage = fiber.local_storage_;
+    return storage == &kNoLocalStorage ? nullptr : storage;
+  }
+  // Sets the fiber's local storage (null: none), and the thread's mirror
+  // (tls_local_storage) when `fiber` is the calling thread's current fiber.
+  static void Set(Fiber& fiber, LocalStorageHeader* storage) {
+    if (storage == nullptr) storage = &kNoLocalStorage;
+    fiber.local_storage_ = storage;
+    SwitchState* ts = tls_switch_state;
+    if (ts != nullptr && ts->current == &fiber) tls_local_storage = storage;
+  }
   // The current fiber of this thread, or null before the thread's first use
   // of fibers (then Fiber::Current() creates its main fiber).
   static Fiber* CurrentOrNull() {
@@ -509,6 +539,7 @@ inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to) {
   state_ = state_ == State::kFinished ? State::kFinished : State::kSuspended;
   to->state_ = State::kRunning;
   ts->current = to;
+  fibers_internal::tls_local_storage = to->local_storage_;
 #ifdef EVERGREEN_FIBERS_SANITIZED
   fibers_internal::BeforeSwitch(ts, this, to);
 #endif
