@@ -748,7 +748,7 @@ void AfterSwitch(SwitchState* ts, Fiber* self) {
 
 std::any Fiber::SuspendAndResume(fibers_internal::SwitchState* ts, Fiber* to) {
   SwitchContext(ts, to);
-  return Received();
+  return Received(ts);
 }
 
 void Fiber::Finish(ThreadState* ts, bool killed) {
@@ -779,7 +779,7 @@ void Fiber::Finish(ThreadState* ts, bool killed) {
   if (to == nullptr) to = NearestLiveAncestor();
   ts->value = &result_;
   ts->error = error_ != nullptr ? &error_ : nullptr;
-  SwitchContext(ts, to);
+  SwitchContext(ts, to, State::kFinished);
   fibers_internal::Fatal(
       absl::StrCat(DebugName(), " was resumed after it finished"));
 }

@@ -331,10 +331,15 @@ class Fiber {
   // Switch() past its fast-path checks: errors, first switches, diversions.
   std::any SwitchSlow(std::any* value);
   // What a resumed fiber received: the value, or the exception rethrown.
-  static inline std::any Received();
+  // `ts` is the calling thread's state (a fiber resumes on its own thread,
+  // so the pointer held across the switch is still right).
+  static inline std::any Received(fibers_internal::SwitchState* ts);
   [[noreturn]] static void RethrowReceived(fibers_internal::SwitchState* ts);
-  // The raw switch, with exception-state and sanitizer bookkeeping.
-  inline void SwitchContext(fibers_internal::SwitchState* ts, Fiber* to);
+  // The raw switch, with exception-state and sanitizer bookkeeping. The
+  // switching fiber (the current one) is left in `self_state`: kSuspended,
+  // or kFinished when it finishes.
+  inline void SwitchContext(fibers_internal::SwitchState* ts, Fiber* to,
+                            State self_state = State::kSuspended);
   // Where a finishing fiber's result goes.
   Fiber* NearestLiveAncestor() const;
   // Finishes an unstarted fiber without running it.
@@ -514,7 +519,7 @@ inline std::any Fiber::Switch(std::any value) {
   ts->value = &value;
   ts->error = nullptr;
   ts->current->SwitchContext(ts, this);
-  return Received();
+  return Received(ts);
 }
 
 inline std::any Fiber::Switch() {
@@ -527,16 +532,16 @@ inline std::any Fiber::Switch() {
   ts->value = nullptr;
   ts->error = nullptr;
   ts->current->SwitchContext(ts, this);
-  return Received();
+  return Received(ts);
 }
 
-inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to) {
+inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to,
+                                 State self_state) {
   // Per-fiber C++ exception state (caught-exception stack, uncaught count).
   fibers_internal::EhGlobals* globals = ts->eh_globals;
   eh_ = *globals;
   *globals = to->eh_;
-  // The switching fiber was running; a finishing one stays finished.
-  state_ = state_ == State::kFinished ? State::kFinished : State::kSuspended;
+  state_ = self_state;
   to->state_ = State::kRunning;
   ts->current = to;
   fibers_internal::tls_local_storage = to->local_storage_;
@@ -549,8 +554,7 @@ inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to) {
 #endif
 }
 
-inline std::any Fiber::Received() {
-  fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
+inline std::any Fiber::Received(fibers_internal::SwitchState* ts) {
   if (ABSL_PREDICT_FALSE(ts->error != nullptr)) RethrowReceived(ts);
   if (ts->value == nullptr) return std::any();
   return std::move(*ts->value);
