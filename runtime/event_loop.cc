@@ -76,6 +76,7 @@ EventLoop::~EventLoop() {
                  "destroyed): %s\n",
                  Describe(pending_).c_str());
   }
+  signal_handlers_.clear();
   timer_.reset();
   async_.reset();
   io_.reset();
@@ -109,6 +110,7 @@ absl::Status EventLoop::RunImpl(bool forever) {
     if (more && ++busy_rounds_ < kRoundsBetweenPolls) continue;
     busy_rounds_ = 0;
     ArmTimer();
+    UpdateSignalRefs();
     if (!more && !forever && !io_->Alive()) break;
     try {
       io_->Run(more ? loop::RunMode::kNoWait : loop::RunMode::kOnce);

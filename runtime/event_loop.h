@@ -48,6 +48,7 @@
 #include "fibers/fiber.h"
 #include "loop/async.h"
 #include "loop/loop.h"
+#include "loop/signal.h"
 #include "loop/timer.h"
 #include "runtime/deadline.h"
 
@@ -116,6 +117,21 @@ class EventLoop {
   // FailedPrecondition once the loop is being destroyed.
   absl::Status CallFromThread(std::function<void()> fn);
 
+  // AddSignalHandler runs `fn` as a callback of this loop (queued FIFO like
+  // CallSoon) each time `signum` is delivered to the process, replacing a
+  // handler this loop already had for it. While a task is alive the handlers
+  // keep Run going (a task waiting for what a handler will do is not a
+  // deadlock); once none is, they do not keep Run from returning (RunForever
+  // waits for them). Several loops may handle the same signal; each runs its
+  // own handler. InvalidArgument for an empty `fn`; the libuv error for a
+  // signal that cannot be watched ("signal start 9: EINVAL ..." for
+  // SIGKILL). Loop thread only.
+  absl::Status AddSignalHandler(int signum, std::function<void()> fn);
+  // RemoveSignalHandler removes the handler for `signum`; returns whether
+  // there was one. The signal's disposition goes back to what it was once no
+  // loop watches it.
+  bool RemoveSignalHandler(int signum);
+
   // SetExceptionHandler replaces the handler; nullptr restores the default.
   void SetExceptionHandler(TaskExceptionHandler handler);
 
@@ -143,7 +159,11 @@ class EventLoop {
     std::function<void()> fn;  // a callback
   };
 
+  // Refs the signal handlers while tasks are alive, unrefs them otherwise.
+  void UpdateSignalRefs();
+
   std::unique_ptr<loop::Loop> io_;
+  std::map<int, loop::HandlePtr<loop::Signal>> signal_handlers_;
   loop::HandlePtr<loop::Timer> timer_;
   loop::HandlePtr<loop::Async> async_;
   Fiber* hub_ = nullptr;

@@ -209,7 +209,7 @@ void Task::Resume() {
 bool Task::Block(runtime_internal::Waiter* waiter, Deadline deadline) {
   ThrowIfCancelled();
   Deadline effective = deadline;
-  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->parent_) {
+  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->outer()) {
     effective = Deadline::Earliest(effective, s->deadline_);
   }
   ++block_seq_;
@@ -242,7 +242,7 @@ void Task::OnDeadline(uint64_t seq) {
   if (state_ != State::kBlocked || block_seq_ != seq) return;
   // An expired scope interrupts the task; the call's own deadline only
   // times the call out.
-  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->parent_) {
+  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->outer()) {
     if (!s->cancelled_ && s->deadline_.Expired()) {
       s->by_deadline_ = true;
       s->Cancel();
@@ -272,7 +272,7 @@ void Task::Interrupt(std::exception_ptr e) {
 void Task::ThrowIfCancelled() {
   // The outermost cancelled scope wins: everything inside it is cancelled.
   CancelScope* hit = nullptr;
-  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->parent_) {
+  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->outer()) {
     if (!s->cancelled_ && s->deadline_.Expired()) {
       s->cancelled_ = true;
       s->by_deadline_ = true;
