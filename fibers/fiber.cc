@@ -80,13 +80,16 @@ struct ThreadState : SwitchState {
 
 EVERGREEN_FIBERS_CONSTINIT thread_local SwitchState* tls_switch_state
     __attribute__((tls_model("initial-exec"))) = nullptr;
+LocalStorageHeader kNoLocalStorage = {0};
+EVERGREEN_FIBERS_CONSTINIT thread_local LocalStorageHeader* tls_local_storage
+    __attribute__((tls_model("initial-exec"))) = &kNoLocalStorage;
 
 namespace {
 
 std::atomic<const LocalStorageHooks*> local_storage_hooks{nullptr};
 
 void ReleaseLocalStorage(Fiber* fiber) {
-  if (LocalStorageAccess::Slot(*fiber) == nullptr) return;
+  if (LocalStorageAccess::Get(*fiber) == nullptr) return;
   const LocalStorageHooks* hooks =
       local_storage_hooks.load(std::memory_order_acquire);
   if (hooks != nullptr && hooks->release != nullptr) hooks->release(fiber);
@@ -196,6 +199,7 @@ void DestroyThreadState(void* p) {
   // so that their destructors see a live thread state.
   ReleaseLocalStorage(&ts->main);
   tls_switch_state = nullptr;
+  tls_local_storage = &kNoLocalStorage;
   delete ts;
 }
 
@@ -214,6 +218,7 @@ void Report(const std::string& message) {
 
 ThreadState::ThreadState() : main((InitSwitchState(this), this)) {
   current = &main;
+  tls_local_storage = main.local_storage_;
   // An alternate signal stack, so that a stack overflow can be reported.
   stack_t existing;
   if (sigaltstack(nullptr, &existing) == 0 &&
@@ -743,7 +748,7 @@ void AfterSwitch(SwitchState* ts, Fiber* self) {
 
 std::any Fiber::SuspendAndResume(fibers_internal::SwitchState* ts, Fiber* to) {
   SwitchContext(ts, to);
-  return Received();
+  return Received(ts);
 }
 
 void Fiber::Finish(ThreadState* ts, bool killed) {
@@ -774,7 +779,7 @@ void Fiber::Finish(ThreadState* ts, bool killed) {
   if (to == nullptr) to = NearestLiveAncestor();
   ts->value = &result_;
   ts->error = error_ != nullptr ? &error_ : nullptr;
-  SwitchContext(ts, to);
+  SwitchContext(ts, to, State::kFinished);
   fibers_internal::Fatal(
       absl::StrCat(DebugName(), " was resumed after it finished"));
 }

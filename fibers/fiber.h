@@ -152,6 +152,21 @@ struct LocalStorageHooks {
   void (*release)(Fiber* fiber);
 };
 void InstallLocalStorageHooks(const LocalStorageHooks* hooks);
+// The header of a fiber's local storage: //local_storage's per-fiber value
+// array starts with it. A fiber without local storage points at
+// kNoLocalStorage (size 0), never at null, so that a lookup needs no null
+// test.
+struct LocalStorageHeader {
+  size_t size;  // entries in the array that follows the full header
+};
+extern LocalStorageHeader kNoLocalStorage;
+// The current fiber's local storage (kNoLocalStorage when it has none, and
+// before the thread first uses fibers): the mirror of
+// `tls_switch_state->current`'s storage pointer, kept in step by every
+// switch and by LocalStorageAccess::Set, so that a FiberLocal lookup is one
+// initial-exec TLS load. Never null.
+extern EVERGREEN_FIBERS_CONSTINIT thread_local LocalStorageHeader*
+    tls_local_storage __attribute__((tls_model("initial-exec")));
 // The per-fiber pointer //local_storage keeps its values in.
 struct LocalStorageAccess;
 #ifdef EVERGREEN_FIBERS_SANITIZED
@@ -316,10 +331,15 @@ class Fiber {
   // Switch() past its fast-path checks: errors, first switches, diversions.
   std::any SwitchSlow(std::any* value);
   // What a resumed fiber received: the value, or the exception rethrown.
-  static inline std::any Received();
+  // `ts` is the calling thread's state (a fiber resumes on its own thread,
+  // so the pointer held across the switch is still right).
+  static inline std::any Received(fibers_internal::SwitchState* ts);
   [[noreturn]] static void RethrowReceived(fibers_internal::SwitchState* ts);
-  // The raw switch, with exception-state and sanitizer bookkeeping.
-  inline void SwitchContext(fibers_internal::SwitchState* ts, Fiber* to);
+  // The raw switch, with exception-state and sanitizer bookkeeping. The
+  // switching fiber (the current one) is left in `self_state`: kSuspended,
+  // or kFinished when it finishes.
+  inline void SwitchContext(fibers_internal::SwitchState* ts, Fiber* to,
+                            State self_state = State::kSuspended);
   // Where a finishing fiber's result goes.
   Fiber* NearestLiveAncestor() const;
   // Finishes an unstarted fiber without running it.
@@ -354,8 +374,10 @@ class Fiber {
   fibers_internal::Stack stack_;
   uint64_t id_;
   std::string name_;
-  // Owned by //local_storage through LocalStorageHooks.
-  void* local_storage_ = nullptr;
+  // Owned by //local_storage through LocalStorageHooks; never null (see
+  // fibers_internal::kNoLocalStorage).
+  fibers_internal::LocalStorageHeader* local_storage_ =
+      &fibers_internal::kNoLocalStorage;
   // Sanitizer bookkeeping (unused in other builds).
   void* asan_fake_stack_ = nullptr;
   const void* asan_stack_bottom_ = nullptr;
@@ -461,7 +483,20 @@ absl::StatusOr<std::unique_ptr<Fiber>> Fiber::Create(Options options, F&& f,
 
 namespace fibers_internal {
 struct LocalStorageAccess {
-  static void*& Slot(Fiber& fiber) { return fiber.local_storage_; }
+  // The fiber's local storage, or null if it has none. Any thread (the
+  // caller synchronizes with writers).
+  static LocalStorageHeader* Get(const Fiber& fiber) {
+    LocalStorageHeader* storage = fiber.local_storage_;
+    return storage == &kNoLocalStorage ? nullptr : storage;
+  }
+  // Sets the fiber's local storage (null: none), and the thread's mirror
+  // (tls_local_storage) when `fiber` is the calling thread's current fiber.
+  static void Set(Fiber& fiber, LocalStorageHeader* storage) {
+    if (storage == nullptr) storage = &kNoLocalStorage;
+    fiber.local_storage_ = storage;
+    SwitchState* ts = tls_switch_state;
+    if (ts != nullptr && ts->current == &fiber) tls_local_storage = storage;
+  }
   // The current fiber of this thread, or null before the thread's first use
   // of fibers (then Fiber::Current() creates its main fiber).
   static Fiber* CurrentOrNull() {
@@ -484,7 +519,7 @@ inline std::any Fiber::Switch(std::any value) {
   ts->value = &value;
   ts->error = nullptr;
   ts->current->SwitchContext(ts, this);
-  return Received();
+  return Received(ts);
 }
 
 inline std::any Fiber::Switch() {
@@ -497,18 +532,19 @@ inline std::any Fiber::Switch() {
   ts->value = nullptr;
   ts->error = nullptr;
   ts->current->SwitchContext(ts, this);
-  return Received();
+  return Received(ts);
 }
 
-inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to) {
+inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to,
+                                 State self_state) {
   // Per-fiber C++ exception state (caught-exception stack, uncaught count).
   fibers_internal::EhGlobals* globals = ts->eh_globals;
   eh_ = *globals;
   *globals = to->eh_;
-  // The switching fiber was running; a finishing one stays finished.
-  state_ = state_ == State::kFinished ? State::kFinished : State::kSuspended;
+  state_ = self_state;
   to->state_ = State::kRunning;
   ts->current = to;
+  fibers_internal::tls_local_storage = to->local_storage_;
 #ifdef EVERGREEN_FIBERS_SANITIZED
   fibers_internal::BeforeSwitch(ts, this, to);
 #endif
@@ -518,8 +554,7 @@ inline void Fiber::SwitchContext(fibers_internal::SwitchState* ts, Fiber* to) {
 #endif
 }
 
-inline std::any Fiber::Received() {
-  fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
+inline std::any Fiber::Received(fibers_internal::SwitchState* ts) {
   if (ABSL_PREDICT_FALSE(ts->error != nullptr)) RethrowReceived(ts);
   if (ts->value == nullptr) return std::any();
   return std::move(*ts->value);

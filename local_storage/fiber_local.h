@@ -53,6 +53,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "fibers/fiber.h"
 #include "local_storage/internal/storage.h"
@@ -120,7 +121,7 @@ class FiberLocal {
   T& Get() {
     void* value = local_storage_internal::Find(index_);
     if (ABSL_PREDICT_TRUE(value != nullptr)) return *static_cast<T*>(value);
-    return *static_cast<T*>(local_storage_internal::GetOrCreate(index_, this));
+    return GetSlow();
   }
 
   // operator* is Get().
@@ -141,6 +142,12 @@ class FiberLocal {
   void Reset() { local_storage_internal::Reset(index_); }
 
  private:
+  // Get() when the fiber has no value yet: out of line, so that the inline
+  // fast path stays a few instructions with no call.
+  ABSL_ATTRIBUTE_NOINLINE ABSL_ATTRIBUTE_COLD T& GetSlow() {
+    return *static_cast<T*>(local_storage_internal::GetOrCreate(index_, this));
+  }
+
   static void* Create(const void* local) {
     const FiberLocal* self = static_cast<const FiberLocal*>(local);
     if constexpr (std::is_default_constructible_v<T>) {

@@ -105,6 +105,40 @@ TEST_F(FiberLocalTest, LazyPerFiberAndInMainFiber) {
   EXPECT_EQ(A::alive(), 0);
 }
 
+// The lookup reads the current fiber's storage through a per-thread mirror
+// that every switch updates: values stay right when a fiber's storage grows
+// while it runs and across switches, and a thread that never used fibers
+// sees no value.
+TEST_F(FiberLocalTest, ValuesSurviveStorageGrowthAndSwitches) {
+  constexpr int kLocals = 40;  // more than the first storage's 8 entries
+  std::vector<std::unique_ptr<FiberLocal<int>>> locals;
+  for (int i = 0; i < kLocals; ++i) {
+    locals.push_back(std::make_unique<FiberLocal<int>>());
+  }
+  Fiber* main = Fiber::Current();
+  auto fiber = Fiber::Create([&] {
+    for (int i = 0; i < kLocals; ++i) {
+      locals[i]->Get() = 1000 + i;  // the storage grows on the way
+      main->Switch();
+    }
+    for (int i = 0; i < kLocals; ++i) {
+      EXPECT_EQ(locals[i]->Get(), 1000 + i);
+    }
+  });
+  ASSERT_TRUE(fiber.ok());
+  for (int i = 0; i < kLocals; ++i) {
+    (*fiber)->Switch();
+    EXPECT_FALSE(locals[i]->HasValue());  // the main fiber has none
+    locals[i]->Get() = i;
+  }
+  (*fiber)->Switch();  // checks its values and finishes
+  EXPECT_FALSE((*fiber)->IsAlive());
+  for (int i = 0; i < kLocals; ++i) EXPECT_EQ(locals[i]->Get(), i);
+  std::thread([&] {
+    for (int i = 0; i < kLocals; ++i) EXPECT_FALSE(locals[i]->HasValue());
+  }).join();
+}
+
 TEST_F(FiberLocalTest, ResetDestroysOnlyTheCurrentFibersValue) {
   FiberLocal<A> local;
   local->value = 5;

@@ -93,7 +93,7 @@ void DestroyValue(const ValueOps* ops, void* value, const char* when,
 
 FiberStorage* NewStorage(size_t size) {
   void* memory = ::operator new(sizeof(FiberStorage) + size * sizeof(void*));
-  FiberStorage* storage = ::new (memory) FiberStorage{size, nullptr, nullptr};
+  FiberStorage* storage = ::new (memory) FiberStorage{{size}, nullptr, nullptr};
   void** values = storage->values();
   for (size_t i = 0; i < size; ++i) {
     ::new (static_cast<void*>(values + i)) void*(nullptr);
@@ -123,7 +123,7 @@ void Delete(Registry& r, FiberStorage* storage)
 }
 
 FiberStorage* StorageOf(Fiber* fiber) {
-  return static_cast<FiberStorage*>(LocalStorageAccess::Slot(*fiber));
+  return static_cast<FiberStorage*>(LocalStorageAccess::Get(*fiber));
 }
 
 // `fiber`'s storage, created or grown so that it has an entry for `index`.
@@ -140,7 +140,7 @@ FiberStorage* StorageWithRoom(Registry& r, Fiber* fiber, uint32_t index)
     Delete(r, old);
   }
   Link(r, storage);
-  LocalStorageAccess::Slot(*fiber) = storage;
+  LocalStorageAccess::Set(*fiber, storage);
   return storage;
 }
 
@@ -241,7 +241,7 @@ void ReleaseFiber(Fiber* fiber) {
       }
       if (indices.empty()) {
         Delete(r, storage);
-        LocalStorageAccess::Slot(*fiber) = nullptr;
+        LocalStorageAccess::Set(*fiber, nullptr);
       }
     }
     if (abandoned > 0) {

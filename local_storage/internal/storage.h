@@ -1,12 +1,12 @@
 // storage.h: the type-erased core of FiberLocal<T> (see fiber_local.h).
 //
 // Every FiberLocal owns a slot index. Each fiber that holds at least one
-// value owns a FiberStorage, hung off its LocalStorageAccess::Slot pointer:
-// a small array of value pointers indexed by slot. A process-wide registry
-// (one std::mutex) hands out slot indices, lists every FiberStorage so that
-// a dying FiberLocal can reach the values of all fibers of all threads, and
-// runs the //fibers hooks that copy inherited values and release a fiber's
-// values when it ends.
+// value owns a FiberStorage, hung off the fiber's local-storage pointer
+// (LocalStorageAccess): a small array of value pointers indexed by slot. A
+// process-wide registry (one std::mutex) hands out slot indices, lists every
+// FiberStorage so that a dying FiberLocal can reach the values of all fibers of
+// all threads, and runs the //fibers hooks that copy inherited values and
+// release a fiber's values when it ends.
 //
 // Locking: the owning thread reads its fibers' storage without the lock
 // (the fast path). Every write to a storage (a value stored or taken out, the
@@ -39,8 +39,8 @@ struct ValueOps {
 // One fiber's values: a header followed by `size` value pointers, null where
 // the fiber has no value. Owned by the registry; freed when the fiber's
 // values are released.
-struct FiberStorage {
-  size_t size;
+struct FiberStorage : fibers_internal::LocalStorageHeader {
+  // `size` (the header's) is the number of value pointers.
   // The registry's list of every live storage.
   FiberStorage* prev;
   FiberStorage* next;
@@ -73,21 +73,14 @@ void Reset(uint32_t index);
 // check reuse.
 size_t SlotCountForTesting();
 
-// The current fiber's value, or null. Lock-free: one TLS load, then the
-// current fiber, its storage and the entry (what
-// LocalStorageAccess::CurrentOrNull does, without its second null test: a
-// thread's current fiber is never null once it has fiber state).
+// The current fiber's value, or null. Lock-free, and no call: one
+// initial-exec TLS load (the current fiber's storage, never null; size 0
+// when the fiber has none), the bounds check, the entry.
 inline void* Find(uint32_t index) {
-  fibers_internal::SwitchState* ts = fibers_internal::tls_switch_state;
-  // A thread with no fiber state has no values (the state outlives the
-  // release of its main fiber's values at thread exit).
-  if (ABSL_PREDICT_FALSE(ts == nullptr)) return nullptr;
-  FiberStorage* storage = static_cast<FiberStorage*>(
-      fibers_internal::LocalStorageAccess::Slot(*ts->current));
-  if (ABSL_PREDICT_FALSE(storage == nullptr || index >= storage->size)) {
-    return nullptr;
-  }
-  return storage->values()[index];
+  fibers_internal::LocalStorageHeader* storage =
+      fibers_internal::tls_local_storage;
+  if (ABSL_PREDICT_FALSE(index >= storage->size)) return nullptr;
+  return static_cast<FiberStorage*>(storage)->values()[index];
 }
 
 }  // namespace local_storage_internal
