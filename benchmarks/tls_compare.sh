@@ -29,8 +29,10 @@
 # unit of work (/proc/PID/schedstat; less sensitive to other load).
 # BIN_DIR=path uses binaries already built with -c opt there (no Bazel).
 # EVERGREEN_BIN=path runs that server binary instead (e.g. an older build,
-# for before/after figures). S_TIME=1 adds `openssl s_time -new` against each server as a cross-check
-# of the handshake rate (its own client: OpenSSL 3, 5 s each, one run).
+# for before/after figures). S_TIME=1 adds `openssl s_time -new` against
+# each server as a cross-check of the handshake rate (its own client:
+# OpenSSL 3, 5 s each, one run; it prints connections per second of its own
+# user CPU and connections per real second).
 #
 # Exits non-zero if a load run fails (a mismatched byte, an error, a
 # timeout) or our server does not exit 0 on SIGTERM. Bounded: each load run
@@ -206,6 +208,14 @@ os="$(median "${work}/handshakes.openssl" 1)"
 awk -v e="${eg}" -v n="${nd}" -v o="${os}" -v t="${HANDSHAKE_TARGET}" 'BEGIN {
   q = e / o; printf "handshakes: evergreen/openssl %.2fx (target >= %.1fx: %s); evergreen/node %.2fx\n",
   q, t, (q >= t ? "met" : "MISSED"), e / n }'
+# Median over reps of each evergreen run against the peer's run next to it.
+paired() {
+  paste "${work}/$1.evergreen" "${work}/$1.$2" | awk '{ print $1 / $4 }' \
+    >"${work}/$1.paired.$2"
+  median "${work}/$1.paired.$2" 1
+}
+awk -v e="$(paired echo node)" -v o="$(paired handshakes openssl)" 'BEGIN {
+  printf "paired (median of per-rep ratios): echo vs node %.2fx, handshakes vs openssl %.2fx\n", e, o }'
 echo
 echo "server CPU time per unit of work, median"
 printf '%-11s %-16s %10s %10s %10s\n' scenario unit evergreen node openssl
@@ -231,7 +241,8 @@ if [[ "${S_TIME:-0}" == "1" ]]; then
   echo "openssl s_time -new -time 5 (OpenSSL 3 client, TLS 1.3, no verification)"
   for impl in evergreen node openssl; do
     out="$(timeout 30 openssl s_time -connect "127.0.0.1:${port[${impl}]}" \
-      -new -time 5 -tls1_3 2>&1 | grep 'connections/user sec' || true)"
+      -new -time 5 -tls1_3 2>&1 | grep -E 'connections/user sec|real seconds' |
+      tr '\n' ' ' || true)"
     printf '  %-9s %s\n' "${impl}" "${out:-(no result)}"
   done
 fi
