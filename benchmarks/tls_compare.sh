@@ -62,8 +62,10 @@ fi
 SECONDS=0
 work="$(mktemp -d)"
 declare -A pid port
+child=""  # s_server's own PID, under `timeout` (a KILL does not reach it)
 cleanup() {
   for impl in "${!pid[@]}"; do kill -KILL "${pid[${impl}]}" 2>/dev/null || true; done
+  [[ -n "${child}" ]] && kill -KILL "${child}" 2>/dev/null || true
   rm -rf "${work}"
 }
 trap cleanup EXIT
