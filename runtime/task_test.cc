@@ -467,6 +467,71 @@ TEST(TaskTest, HundredThousandTasksAlive) {
   EXPECT_EQ(done, kTasks);
 }
 
+// Two tasks waking each other hand the CPU over directly (no trip through
+// the loop); a timer must still fire and a callback queued meanwhile must
+// still run, in bounded time.
+TEST(TaskTest, HandOffsDoNotStarveTimersOrCallbacks) {
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  Event ping, pong;
+  bool timer_fired = false, callback_ran = false, stop = false;
+  long round_trips = 0;
+  constexpr long kMaxRoundTrips = 5000000;  // bounds the test if starved
+  (*loop)->CallLater(absl::Milliseconds(1), [&] { timer_fired = true; });
+  auto peer = Task::Spawn([&] {
+    for (;;) {
+      ASSERT_TRUE(ping.Wait().ok());
+      ping.Clear();
+      if (stop) return;
+      pong.Set();
+    }
+  });
+  ASSERT_TRUE(peer.ok());
+  auto main_task = Task::Spawn([&] {
+    (*loop)->CallSoon([&] { callback_ran = true; });
+    while (round_trips < kMaxRoundTrips && !(timer_fired && callback_ran)) {
+      ++round_trips;
+      ping.Set();
+      ASSERT_TRUE(pong.Wait().ok());
+      pong.Clear();
+    }
+    stop = true;
+    ping.Set();
+  });
+  ASSERT_TRUE(main_task.ok());
+  ASSERT_TRUE((*loop)->Run().ok());
+  EXPECT_TRUE(timer_fired);
+  EXPECT_TRUE(callback_ran);
+  EXPECT_LT(round_trips, kMaxRoundTrips);
+  EXPECT_FALSE((*peer)->IsAlive());
+}
+
+// Hand-offs keep FIFO order: tasks woken in order A, B, C run in that order
+// even though the waker blocks right after waking them.
+TEST(TaskTest, HandOffsKeepFifoOrder) {
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  Event go;
+  std::vector<int> order;
+  std::vector<std::shared_ptr<Task>> tasks;
+  for (int i = 0; i < 3; ++i) {
+    auto t = Task::Spawn([&, i] {
+      ASSERT_TRUE(go.Wait().ok());
+      order.push_back(i);
+    });
+    ASSERT_TRUE(t.ok());
+    tasks.push_back(*t);
+  }
+  auto waker = Task::Spawn([&] {
+    go.Set();
+    for (auto& t : tasks) ASSERT_TRUE(t->Join().ok());
+    order.push_back(99);
+  });
+  ASSERT_TRUE(waker.ok());
+  ASSERT_TRUE((*loop)->Run().ok());
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 99}));
+}
+
 }  // namespace
 }  // namespace runtime
 }  // namespace evergreen
