@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Instructions per spawn+join and per ping-pong round trip, evergreen's
 # runtime against Boost.Fiber, under callgrind: Ir(K2) - Ir(K1) over K2 - K1,
-# so start-up costs cancel out.
+# so start-up costs cancel out. queue: per item handed from one task to
+# another through a bounded queue (Queue / buffered_channel, capacity 64).
 #   bash benchmarks/callgrind_runtime.sh
+#   MODES=queue bash benchmarks/callgrind_runtime.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./bazelw build -c opt //benchmarks:runtime_instructions >/dev/null 2>&1
-BIN="$(./bazelw info -c opt bazel-bin 2>/dev/null)/benchmarks/runtime_instructions"
+# BIN=/path/to/runtime_instructions skips the build (e.g. an older binary).
+if [[ -z "${BIN:-}" ]]; then
+  ./bazelw build -c opt //benchmarks:runtime_instructions >/dev/null 2>&1
+  BIN="$(./bazelw info -c opt bazel-bin 2>/dev/null)/benchmarks/runtime_instructions"
+fi
 K1=2000
 K2=12000
 ir() {  # mode impl k
   local out
   out="$(mktemp)"
-  valgrind --tool=callgrind --callgrind-out-file="${out}" "${BIN}" "$1" "$2" "$3" \
+  valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="${out}" "${BIN}" "$1" "$2" "$3" \
     >/dev/null 2>&1
   callgrind_annotate "${out}" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'
   rm -f "${out}"
 }
 printf '%-10s %12s %12s %8s\n' mode evergreen boost ratio
-for mode in spawnjoin pingpong; do
+for mode in ${MODES:-spawnjoin pingpong queue}; do
   e=$(( ($(ir "${mode}" evergreen ${K2}) - $(ir "${mode}" evergreen ${K1})) / (K2 - K1) ))
   b=$(( ($(ir "${mode}" boost ${K2}) - $(ir "${mode}" boost ${K1})) / (K2 - K1) ))
   printf '%-10s %12d %12d %8s\n' "${mode}" "${e}" "${b}" \

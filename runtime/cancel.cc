@@ -52,9 +52,23 @@ void CancelScope::Cancel() {
   if (!active_ || task_ == nullptr) return;
   // The task is blocked (or ready) somewhere inside this scope: interrupt it.
   // If it is the running task, its next blocking call throws.
-  if (task_->state() == Task::State::kBlocked) {
+  if (task_->state() == Task::State::kBlocked && !HiddenByShield()) {
     task_->Interrupt(std::make_exception_ptr(Cancelled(this)));
   }
+}
+
+bool CancelScope::HiddenByShield() const {
+  for (const CancelScope* s = task_->innermost_scope_;
+       s != nullptr && s != this; s = s->parent_) {
+    if (s->shield_) return true;
+  }
+  return false;
+}
+
+absl::Status Shielded(const std::function<void()>& fn) {
+  CancelScope scope;
+  scope.SetShield(true);
+  return scope.Run(fn);
 }
 
 absl::Status WithDeadline(Deadline deadline, const std::function<void()>& fn) {

@@ -72,8 +72,27 @@ class CancelScope {
   Deadline deadline() const { return deadline_; }
   void SetDeadline(Deadline deadline) { deadline_ = deadline; }
 
+  // A shielded scope protects what runs inside it from the enclosing
+  // scopes: their Cancel and their deadlines do not interrupt the blocking
+  // calls inside, which are bounded only by this scope's own deadline and
+  // the scopes nested in it. Once the shielded scope has ended, a
+  // cancellation of an enclosing scope takes effect again at the task's next
+  // blocking call. Kills are never shielded. Cleanup that must block (wait
+  // for children to unwind, send a goodbye) runs in a shielded scope, best
+  // with a deadline of its own. SetShield applies from the next blocking
+  // call on.
+  bool shield() const { return shield_; }
+  void SetShield(bool shield) { shield_ = shield; }
+
  private:
   friend class Task;
+  // The next scope out whose cancellation reaches inside this one: the
+  // parent, or none past a shield.
+  CancelScope* outer() const { return shield_ ? nullptr : parent_; }
+  // Whether a shielded scope nested in this one stands between it and the
+  // task's innermost scope.
+  bool HiddenByShield() const;
+
   Task* task_ = nullptr;
   CancelScope* parent_ = nullptr;
   Deadline deadline_;
@@ -81,6 +100,7 @@ class CancelScope {
   bool by_deadline_ = false;
   bool ran_ = false;
   bool active_ = false;
+  bool shield_ = false;
 };
 
 // WithDeadline runs `fn` in a CancelScope with `deadline`; returns its
@@ -89,6 +109,10 @@ absl::Status WithDeadline(Deadline deadline, const std::function<void()>& fn);
 // WithTimeout runs `fn` in a CancelScope expiring after `timeout`.
 absl::Status WithTimeout(absl::Duration timeout,
                          const std::function<void()>& fn);
+// Shielded runs `fn` in a shielded CancelScope (see SetShield) without a
+// deadline: the enclosing scopes' cancellations wait until it returns.
+// Returns OK, or FailedPrecondition outside a task.
+absl::Status Shielded(const std::function<void()>& fn);
 
 }  // namespace runtime
 }  // namespace evergreen

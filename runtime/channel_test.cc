@@ -14,6 +14,7 @@
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
+#include "runtime/test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define EVERGREEN_SANITIZED 1
@@ -32,12 +33,6 @@ constexpr int kRoundTrips = 10000;
 #else
 constexpr int kRoundTrips = 100000;
 #endif
-
-std::unique_ptr<EventLoop> NewLoop() {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
-  EXPECT_TRUE(loop.ok()) << loop.status();
-  return std::move(*loop);
-}
 
 ::testing::AssertionResult RunOk(EventLoop& loop) {
   absl::Status s = loop.Run();

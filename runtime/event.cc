@@ -12,10 +12,9 @@ void Event::Set() {
 
 absl::Status Event::Wait(Deadline deadline) {
   if (set_) return absl::OkStatus();
-  Task* me = nullptr;
-  if (absl::Status s = runtime_internal::CheckInTask("event wait", &me);
-      !s.ok()) {
-    return s;
+  Task* me = Task::Current();
+  if (me == nullptr) {
+    return absl::FailedPreconditionError("event wait: not in a task");
   }
   while (!set_) {
     if (!runtime_internal::Wait(me, waiters_, deadline) && !set_) {

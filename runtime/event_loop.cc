@@ -27,8 +27,11 @@ std::string Describe(std::exception_ptr e) {
 
 }  // namespace
 
-bool TimerHandle::Cancel() {
-  if (loop_ == nullptr) return false;
+struct EventLoop::CallbackNode : runtime_internal::ReadyNode {
+  std::function<void()> fn;
+};
+
+bool TimerHandle::CancelSlow() {
   bool erased = loop_->CancelTimer(key_);
   loop_ = nullptr;
   return erased;
@@ -68,7 +71,21 @@ EventLoop::~EventLoop() {
     }
     for (const std::shared_ptr<Task>& t : alive) (void)t->Kill();
   }
-  ready_.clear();
+  while (ReadyNode* node = PopReady()) {
+    if (node->is_task) {
+      // A task killed while queued: its queue entry held its reference.
+      Task* task = static_cast<Task*>(node);
+      task->wake_scheduled_ = false;
+      if (task->state_ == Task::State::kFinished) task->self_.reset();
+    } else {
+      delete static_cast<CallbackNode*>(node);
+    }
+  }
+  while (free_callbacks_ != nullptr) {
+    CallbackNode* node = free_callbacks_;
+    free_callbacks_ = static_cast<CallbackNode*>(node->next_ready);
+    delete node;
+  }
   timers_.clear();
   if (pending_) {
     std::fprintf(stderr,
@@ -76,6 +93,7 @@ EventLoop::~EventLoop() {
                  "destroyed): %s\n",
                  Describe(pending_).c_str());
   }
+  signal_handlers_.clear();
   timer_.reset();
   async_.reset();
   io_.reset();
@@ -102,13 +120,14 @@ absl::Status EventLoop::RunImpl(bool forever) {
   while (!stop_ && !pending_) {
     RunReady();
     if (stop_ || pending_) break;
-    bool more = !ready_.empty();
+    bool more = ready_head_ != nullptr;
     // While callbacks keep coming, poll I/O and timers only every few rounds:
     // a poll is a system call, and a ping-pong between two tasks would pay
     // one per handoff. Bounded, so a busy loop cannot starve I/O.
     if (more && ++busy_rounds_ < kRoundsBetweenPolls) continue;
     busy_rounds_ = 0;
     ArmTimer();
+    UpdateSignalRefs();
     if (!more && !forever && !io_->Alive()) break;
     try {
       io_->Run(more ? loop::RunMode::kNoWait : loop::RunMode::kOnce);
@@ -141,21 +160,38 @@ absl::Status EventLoop::RunImpl(bool forever) {
 }
 
 void EventLoop::RunReady() {
-  // Only what is queued now: later arrivals wait for the next round.
-  for (size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
-    ReadyItem item = std::move(ready_.front());
-    ready_.pop_front();
-    if (item.task != nullptr) {
-      item.task->Resume();
+  // Only what is queued now: later arrivals wait for the next round (or run
+  // by a hand-off, see NextForHandoff).
+  round_left_ = ready_size_;
+  while (round_left_ > 0) {
+    ReadyNode* node = PopReady();
+    if (node == nullptr) break;
+    --round_left_;
+    if (node->is_task) {
+      handoffs_ = 0;
+      static_cast<Task*>(node)->Resume();
     } else {
+      CallbackNode* cb = static_cast<CallbackNode*>(node);
       try {
-        item.fn();
+        cb->fn();
       } catch (...) {
         HandleException(nullptr, std::current_exception());
       }
+      RecycleCallback(cb);
     }
     if (pending_) return;
   }
+}
+
+void EventLoop::RecycleCallback(CallbackNode* node) {
+  node->fn = nullptr;  // destroys the captured state now
+  if (free_count_ >= kMaxFreeCallbacks) {
+    delete node;
+    return;
+  }
+  node->next_ready = free_callbacks_;
+  free_callbacks_ = node;
+  ++free_count_;
 }
 
 void EventLoop::RunDueTimers() {
@@ -165,7 +201,7 @@ void EventLoop::RunDueTimers() {
     std::function<void()> fn = std::move(it->second);
     timers_.erase(it);
     // Timer callbacks run in order with the ready queue.
-    ready_.push_back(ReadyItem{nullptr, std::move(fn)});
+    CallSoon(std::move(fn));
   }
 }
 
@@ -215,12 +251,16 @@ void EventLoop::RemoveLive(Task* task) {
   --live_count_;
 }
 
-void EventLoop::Schedule(Task* task) {
-  ready_.push_back(ReadyItem{task, nullptr});
-}
-
 void EventLoop::CallSoon(std::function<void()> fn) {
-  ready_.push_back(ReadyItem{nullptr, std::move(fn)});
+  CallbackNode* node = free_callbacks_;
+  if (node != nullptr) {
+    free_callbacks_ = static_cast<CallbackNode*>(node->next_ready);
+    --free_count_;
+  } else {
+    node = new CallbackNode();
+  }
+  node->fn = std::move(fn);
+  PushReady(node);
 }
 
 TimerHandle EventLoop::CallLater(absl::Duration delay,

@@ -18,9 +18,14 @@
 //
 // Order: ready callbacks and task wakeups run FIFO, in the order they were
 // scheduled; callbacks scheduled while the ready queue runs wait for the next
-// round. The loop polls I/O and timers whenever the ready queue is empty, and
-// at least every 16 rounds while it is not (without blocking then), so a
-// task that yields in a loop cannot starve I/O or timers.
+// round. A task that blocks hands the CPU straight to the task at the front
+// of the ready queue (no switch through the loop), FIFO as ever; such a
+// hand-off may run a task woken during the current round (where a round
+// through the loop would have deferred it to the next), at most 64 hand-offs
+// in a row before control returns to the loop. The loop polls I/O and timers
+// whenever the ready queue is empty, and at least every 16 rounds while it is
+// not (without blocking then), so a task that yields in a loop, or two tasks
+// waking each other, cannot starve I/O or timers.
 //
 // Exceptions: an exception escaping a callback or a task is handed to the
 // exception handler (SetExceptionHandler). The default handler prints it to
@@ -31,7 +36,6 @@
 #define EVERGREEN_RUNTIME_EVENT_LOOP_H_
 
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <map>
@@ -48,6 +52,7 @@
 #include "fibers/fiber.h"
 #include "loop/async.h"
 #include "loop/loop.h"
+#include "loop/signal.h"
 #include "loop/timer.h"
 #include "runtime/deadline.h"
 
@@ -56,16 +61,26 @@ namespace runtime {
 
 class Task;
 
+namespace runtime_internal {
+// ReadyNode: an entry of the loop's ready queue (intrusive, FIFO, no
+// allocation): a task (Task derives from it) or a callback node.
+struct ReadyNode {
+  ReadyNode* next_ready = nullptr;
+  bool is_task = false;
+};
+}  // namespace runtime_internal
+
 // TimerHandle identifies a callback scheduled with CallLater or CallAt.
 class TimerHandle {
  public:
   TimerHandle() = default;
   // Cancel unschedules the callback. Returns false if it already ran, was
   // cancelled, or the handle is empty. Loop thread only.
-  bool Cancel();
+  bool Cancel() { return loop_ != nullptr && CancelSlow(); }
 
  private:
   friend class EventLoop;
+  bool CancelSlow();
   using Key = std::pair<int64_t, uint64_t>;
   TimerHandle(class EventLoop* loop, Key key) : loop_(loop), key_(key) {}
   class EventLoop* loop_ = nullptr;
@@ -116,6 +131,21 @@ class EventLoop {
   // FailedPrecondition once the loop is being destroyed.
   absl::Status CallFromThread(std::function<void()> fn);
 
+  // AddSignalHandler runs `fn` as a callback of this loop (queued FIFO like
+  // CallSoon) each time `signum` is delivered to the process, replacing a
+  // handler this loop already had for it. While a task is alive the handlers
+  // keep Run going (a task waiting for what a handler will do is not a
+  // deadlock); once none is, they do not keep Run from returning (RunForever
+  // waits for them). Several loops may handle the same signal; each runs its
+  // own handler. InvalidArgument for an empty `fn`; the libuv error for a
+  // signal that cannot be watched ("signal start 9: EINVAL ..." for
+  // SIGKILL). Loop thread only.
+  absl::Status AddSignalHandler(int signum, std::function<void()> fn);
+  // RemoveSignalHandler removes the handler for `signum`; returns whether
+  // there was one. The signal's disposition goes back to what it was once no
+  // loop watches it.
+  bool RemoveSignalHandler(int signum);
+
   // SetExceptionHandler replaces the handler; nullptr restores the default.
   void SetExceptionHandler(TaskExceptionHandler handler);
 
@@ -134,23 +164,64 @@ class EventLoop {
   void RunDueTimers();
   void ArmTimer();
   void DrainFromThread();
-  void Schedule(Task* task);
   void HandleException(Task* task, std::exception_ptr e) noexcept;
   bool CancelTimer(TimerHandle::Key key);
 
-  struct ReadyItem {
-    Task* task;                // a task to resume, or
-    std::function<void()> fn;  // a callback
-  };
+  // The ready queue.
+  using ReadyNode = runtime_internal::ReadyNode;
+  struct CallbackNode;
+  void PushReady(ReadyNode* node) {
+    node->next_ready = nullptr;
+    if (ready_tail_ != nullptr) {
+      ready_tail_->next_ready = node;
+    } else {
+      ready_head_ = node;
+    }
+    ready_tail_ = node;
+    ++ready_size_;
+  }
+  ReadyNode* PopReady() {
+    ReadyNode* node = ready_head_;
+    if (node == nullptr) return nullptr;
+    ready_head_ = node->next_ready;
+    if (ready_head_ == nullptr) ready_tail_ = nullptr;
+    node->next_ready = nullptr;
+    --ready_size_;
+    return node;
+  }
+  void RecycleCallback(CallbackNode* node);
+  // NextForHandoff pops the task at the front of the ready queue if the
+  // running task `self`, which is blocking, may switch straight to it;
+  // nullptr when it must switch to the hub instead.
+  Task* NextForHandoff(Task* self);
+  // Reap drops the loop's reference to the task that finished last.
+  void Reap();
+
+  // Refs the signal handlers while tasks are alive, unrefs them otherwise.
+  void UpdateSignalRefs();
 
   std::unique_ptr<loop::Loop> io_;
+  std::map<int, loop::HandlePtr<loop::Signal>> signal_handlers_;
   loop::HandlePtr<loop::Timer> timer_;
   loop::HandlePtr<loop::Async> async_;
   Fiber* hub_ = nullptr;
   bool running_ = false;
   bool stop_ = false;
   bool destroying_ = false;
-  std::deque<ReadyItem> ready_;
+  ReadyNode* ready_head_ = nullptr;
+  ReadyNode* ready_tail_ = nullptr;
+  size_t ready_size_ = 0;
+  // Items of the current round not yet run (the hub's round).
+  size_t round_left_ = 0;
+  // Hand-offs since the hub last resumed a task.
+  static constexpr int kMaxHandoffs = 64;
+  int handoffs_ = 0;
+  // Recycled callback nodes (at most kMaxFreeCallbacks).
+  static constexpr size_t kMaxFreeCallbacks = 256;
+  CallbackNode* free_callbacks_ = nullptr;
+  size_t free_count_ = 0;
+  // The task whose target just ended, until Reap.
+  Task* finished_ = nullptr;
   std::map<TimerHandle::Key, std::function<void()>> timers_;
   uint64_t timer_seq_ = 0;
   static constexpr int kRoundsBetweenPolls = 16;

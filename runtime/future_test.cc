@@ -21,6 +21,7 @@
 #include "runtime/event_loop.h"
 #include "runtime/executor.h"
 #include "runtime/task.h"
+#include "runtime/test_util.h"
 
 namespace evergreen {
 namespace runtime {
@@ -32,12 +33,6 @@ namespace {
   return true;
 }();
 constexpr int kPoolThreads = 4;
-
-std::unique_ptr<EventLoop> NewLoop() {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
-  EXPECT_TRUE(loop.ok()) << loop.status();
-  return std::move(*loop);
-}
 
 // RunInTask runs `fn` in a task and the loop until nothing is left; the
 // loop must end cleanly (no deadlock, no uncaught exception).

@@ -12,16 +12,11 @@
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
+#include "runtime/test_util.h"
 
 namespace evergreen {
 namespace runtime {
 namespace {
-
-std::unique_ptr<EventLoop> NewLoop() {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
-  EXPECT_TRUE(loop.ok()) << loop.status();
-  return std::move(*loop);
-}
 
 ::testing::AssertionResult RunOk(EventLoop& loop) {
   absl::Status s = loop.Run();

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <memory>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,10 +14,90 @@ namespace evergreen {
 namespace runtime {
 namespace {
 
-thread_local Task* current_task = nullptr;
 std::atomic<uint64_t> next_task_id{1};
 
+// A per-thread free list of blocks of one size: spawning a task then costs
+// no malloc/free in a steady state. At most kMaxFree blocks are kept; the
+// rest go back to the heap, as does everything at thread exit.
+template <size_t kSize>
+class BlockCache {
+ public:
+  static constexpr size_t kMaxFree = 1024;
+  ~BlockCache() {
+    dead_ = true;
+    while (head_ != nullptr) {
+      Free* f = head_;
+      head_ = f->next;
+      ::operator delete(f);
+    }
+  }
+  void* Take() {
+    Free* f = head_;
+    if (f == nullptr) return ::operator new(kSize);
+    head_ = f->next;
+    --count_;
+    return f;
+  }
+  void Give(void* p) {
+    if (count_ >= kMaxFree || dead_) {
+      ::operator delete(p);
+      return;
+    }
+    Free* f = static_cast<Free*>(p);
+    f->next = head_;
+    head_ = f;
+    ++count_;
+  }
+  static BlockCache& Get() {
+    thread_local BlockCache cache;
+    return cache;
+  }
+
+ private:
+  struct Free {
+    Free* next;
+  };
+  static_assert(kSize >= sizeof(Free), "block too small");
+  Free* head_ = nullptr;
+  size_t count_ = 0;
+  bool dead_ = false;  // a block freed during thread exit goes to the heap
+};
+
+template <typename T>
+struct RecyclingAllocator {
+  using value_type = T;
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "over-aligned");
+  RecyclingAllocator() = default;
+  template <typename U>
+  RecyclingAllocator(const RecyclingAllocator<U>&) {}  // NOLINT
+  T* allocate(size_t n) {
+    if (n != 1) return std::allocator<T>().allocate(n);
+    return static_cast<T*>(BlockCache<sizeof(T)>::Get().Take());
+  }
+  void deallocate(T* p, size_t n) {
+    if (n != 1) {
+      std::allocator<T>().deallocate(p, n);
+      return;
+    }
+    BlockCache<sizeof(T)>::Get().Give(p);
+  }
+  template <typename U>
+  bool operator==(const RecyclingAllocator<U>&) const {
+    return true;
+  }
+  template <typename U>
+  bool operator!=(const RecyclingAllocator<U>&) const {
+    return false;
+  }
+};
+
 }  // namespace
+
+namespace runtime_internal {
+
+EVERGREEN_FIBERS_CONSTINIT thread_local Task* tls_current_task = nullptr;
+
+}  // namespace runtime_internal
 
 namespace runtime_internal {
 
@@ -96,11 +178,42 @@ bool Wait(Task* task, WaitQueue& queue, Deadline deadline) {
 
 using runtime_internal::WaitQueue;
 
+// The loop's hand-off functions live here, next to their only callers, so
+// that they inline.
+Task* EventLoop::NextForHandoff(Task* self) {
+  ReadyNode* node = ready_head_;
+  if (node == nullptr || !node->is_task || handoffs_ >= kMaxHandoffs || stop_ ||
+      pending_ || !running_) {
+    return nullptr;
+  }
+  Task* next = static_cast<Task*>(node);
+  // The hub deals with the rest: interrupts to raise, finished tasks.
+  if (next == self || next->interrupt_ != nullptr ||
+      (next->state_ != Task::State::kReady &&
+       next->state_ != Task::State::kBlocked)) {
+    return nullptr;
+  }
+  PopReady();
+  if (round_left_ > 0) --round_left_;
+  ++handoffs_;
+  return next;
+}
+
+void EventLoop::Reap() {
+  Task* task = finished_;
+  if (task == nullptr) return;
+  finished_ = nullptr;
+  // A task still queued (killed while ready) is released by its entry.
+  if (!task->wake_scheduled_) task->self_.reset();
+}
+
 Task::Task(EventLoop& loop, TaskOptions options, std::function<void()> target)
     : loop_(&loop),
       name_(std::move(options.name)),
       id_(next_task_id.fetch_add(1, std::memory_order_relaxed)),
-      target_(std::move(target)) {}
+      target_(std::move(target)) {
+  is_task = true;
+}
 
 Task::~Task() = default;
 
@@ -120,20 +233,21 @@ absl::StatusOr<std::shared_ptr<Task>> Task::Create(
   FiberOptions fo;
   // Unnamed tasks leave the fiber unnamed: diagnostics then say "fiber #N",
   // and spawning costs no string.
-  fo.name = options.name;
+  if (!options.name.empty()) fo.name = options.name;
   fo.stack_size = options.stack_size;
   // A finished task hands control to its fiber parent: that must be the hub,
   // not the task that spawned it (which may still be blocked).
   if (Task::Current() != nullptr && loop->hub_ != nullptr) {
     fo.parent = loop->hub_;
   }
-  // One allocation for the task and its reference count.
+  // One block for the task and its reference count, recycled per thread.
   struct Shared : Task {
-    Shared(EventLoop& l, TaskOptions o, std::function<void()> t)
+    Shared(EventLoop& l, TaskOptions&& o, std::function<void()>&& t)
         : Task(l, std::move(o), std::move(t)) {}
   };
   std::shared_ptr<Task> task =
-      std::make_shared<Shared>(*loop, std::move(options), std::move(target));
+      std::allocate_shared<Shared>(RecyclingAllocator<Shared>(), *loop,
+                                   std::move(options), std::move(target));
   Task* raw = task.get();
   absl::StatusOr<std::unique_ptr<Fiber>> fiber =
       Fiber::Create(std::move(fo), [raw] { raw->Main(); });
@@ -155,11 +269,9 @@ absl::Status Task::Start() {
   loop_->AddLive(this);
   state_ = State::kReady;
   wake_scheduled_ = true;
-  loop_->Schedule(this);
+  loop_->PushReady(this);
   return absl::OkStatus();
 }
-
-Task* Task::Current() { return current_task; }
 
 void Task::Main() {
   try {
@@ -180,21 +292,33 @@ void Task::Main() {
 
 void Task::Finish() {
   state_ = State::kFinished;
-  current_task = nullptr;
+  runtime_internal::tls_current_task = nullptr;
   target_ = nullptr;  // destroy captured state inside the task's lifetime
   joiners_.NotifyAll();
   loop_->RemoveLive(this);
   if (exception_) loop_->HandleException(this, exception_);
+  // Last: whoever runs next on this thread (the hub, once this fiber ended)
+  // drops the loop's reference.
+  loop_->Reap();
+  loop_->finished_ = this;
 }
 
 void Task::Resume() {
   // Runs on the hub: switch into the task until it blocks or finishes.
   wake_scheduled_ = false;
-  if (state_ != State::kReady && state_ != State::kBlocked) return;
+  if (state_ != State::kReady && state_ != State::kBlocked) {
+    // Killed while queued: the entry held the loop's reference.
+    if (state_ == State::kFinished) {
+      std::shared_ptr<Task> drop = std::move(self_);
+    }
+    return;
+  }
   state_ = State::kRunning;
-  current_task = this;
-  // No extra reference needed: only this function drops self_ once the task
-  // finished (Kill, the other place, never runs while a task is resumed).
+  runtime_internal::tls_current_task = this;
+  // Control comes back here when some task (maybe another one, after
+  // hand-offs) blocks without a hand-off, or finishes; `this` may be gone by
+  // then (Reap).
+  EventLoop* loop = loop_;
   if (interrupt_ != nullptr) {
     std::exception_ptr e = std::move(interrupt_);
     interrupt_ = nullptr;
@@ -202,15 +326,24 @@ void Task::Resume() {
   } else {
     fiber_->Switch();
   }
-  current_task = nullptr;
-  if (state_ == State::kFinished) self_.reset();
+  runtime_internal::tls_current_task = nullptr;
+  loop->Reap();
+}
+
+void Task::SwitchInto() {
+  wake_scheduled_ = false;
+  state_ = State::kRunning;
+  runtime_internal::tls_current_task = this;
+  fiber_->Switch();
 }
 
 bool Task::Block(runtime_internal::Waiter* waiter, Deadline deadline) {
-  ThrowIfCancelled();
   Deadline effective = deadline;
-  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->parent_) {
-    effective = Deadline::Earliest(effective, s->deadline_);
+  if (innermost_scope_ != nullptr) {
+    ThrowIfCancelled();
+    for (CancelScope* s = innermost_scope_; s != nullptr; s = s->outer()) {
+      effective = Deadline::Earliest(effective, s->deadline_);
+    }
   }
   ++block_seq_;
   timed_out_ = false;
@@ -227,14 +360,21 @@ bool Task::Block(runtime_internal::Waiter* waiter, Deadline deadline) {
     Task* task;
     TimerHandle* timer;
     ~Resumed() {
-      current_task = task;
+      runtime_internal::tls_current_task = task;
       task->state_ = State::kRunning;
       task->blocked_on_ = nullptr;
+      task->loop_->Reap();
       timer->Cancel();
     }
   } resumed{this, &timer};
-  current_task = nullptr;
-  loop_->hub_->Switch();
+  runtime_internal::tls_current_task = nullptr;
+  // Straight to the next ready task when there is one (see EventLoop).
+  Task* next = being_killed_ ? nullptr : loop_->NextForHandoff(this);
+  if (next != nullptr) {
+    next->SwitchInto();
+  } else {
+    loop_->hub_->Switch();
+  }
   return !timed_out_;
 }
 
@@ -242,7 +382,7 @@ void Task::OnDeadline(uint64_t seq) {
   if (state_ != State::kBlocked || block_seq_ != seq) return;
   // An expired scope interrupts the task; the call's own deadline only
   // times the call out.
-  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->parent_) {
+  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->outer()) {
     if (!s->cancelled_ && s->deadline_.Expired()) {
       s->by_deadline_ = true;
       s->Cancel();
@@ -259,7 +399,12 @@ void Task::OnDeadline(uint64_t seq) {
 void Task::Wake() {
   if (state_ != State::kBlocked || wake_scheduled_) return;
   wake_scheduled_ = true;
-  loop_->Schedule(this);
+  loop_->PushReady(this);
+}
+
+void Task::QueueSelf() {
+  wake_scheduled_ = true;
+  loop_->PushReady(this);
 }
 
 void Task::Interrupt(std::exception_ptr e) {
@@ -272,7 +417,7 @@ void Task::Interrupt(std::exception_ptr e) {
 void Task::ThrowIfCancelled() {
   // The outermost cancelled scope wins: everything inside it is cancelled.
   CancelScope* hit = nullptr;
-  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->parent_) {
+  for (CancelScope* s = innermost_scope_; s != nullptr; s = s->outer()) {
     if (!s->cancelled_ && s->deadline_.Expired()) {
       s->cancelled_ = true;
       s->by_deadline_ = true;
@@ -322,6 +467,7 @@ absl::Status Task::Kill() {
       return absl::OkStatus();
     case State::kRunning:
       // Only the current task can be running: kill itself.
+      being_killed_ = true;
       (void)fiber_->Kill();  // throws FiberKilled here
       return absl::OkStatus();
     case State::kReady:
@@ -336,23 +482,26 @@ absl::Status Task::Kill() {
     target_ = nullptr;
     joiners_.NotifyAll();
     loop_->RemoveLive(this);
-    self_.reset();
+    // Still queued: the entry holds the reference until the hub pops it.
+    if (!wake_scheduled_) self_.reset();
     return absl::OkStatus();
   }
   Task* me = Task::Current();
   if (me == nullptr) {
     // On the hub (a callback): unwind the task now.
-    current_task = this;
+    runtime_internal::tls_current_task = this;
     state_ = State::kRunning;
+    being_killed_ = true;
     absl::Status s = fiber_->Kill();
-    current_task = nullptr;
+    being_killed_ = false;
+    runtime_internal::tls_current_task = nullptr;
+    loop_->Reap();
     if (state_ != State::kFinished) {
       // It swallowed the kill and is suspended again (reported by fibers).
       return s.ok() ? absl::AbortedError(absl::StrCat(
                           "kill ", name(), ": the task swallowed the kill"))
                     : s;
     }
-    self_.reset();
     return absl::OkStatus();
   }
   // From another task: the hub does it; wait for the end.
@@ -384,12 +533,10 @@ absl::Status Yield() {
   if (absl::Status s = runtime_internal::CheckInTask("yield", &me); !s.ok()) {
     return s;
   }
-  std::weak_ptr<Task> weak = me->weak_from_this();
-  uint64_t seq = me->block_seq_ + 1;  // the Block below
-  me->loop_->CallSoon([weak, seq] {
-    std::shared_ptr<Task> task = weak.lock();
-    if (task && task->block_seq_ == seq) task->Wake();
-  });
+  // Queue itself behind what is ready now, then block: the queue entry
+  // resumes it (a kill or cancellation meanwhile is raised then).
+  me->ThrowIfCancelled();
+  me->QueueSelf();
   me->Block(nullptr, Deadline::Never());
   return absl::OkStatus();
 }

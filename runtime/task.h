@@ -46,6 +46,10 @@ namespace runtime {
 
 class CancelScope;
 namespace runtime_internal {
+// The running task of this thread (Task::Current). Initial-exec and
+// constant-initialized: one instruction to read, no TLS wrapper call.
+extern EVERGREEN_FIBERS_CONSTINIT thread_local Task* tls_current_task
+    __attribute__((tls_model("initial-exec")));
 struct Waiter;
 class WaitQueue;
 bool Wait(Task* task, WaitQueue& queue, Deadline deadline);
@@ -60,7 +64,8 @@ struct TaskOptions {
   size_t stack_size = 256 * 1024;
 };
 
-class Task : public std::enable_shared_from_this<Task> {
+class Task : public std::enable_shared_from_this<Task>,
+             private runtime_internal::ReadyNode {
  public:
   enum class State { kCreated, kReady, kRunning, kBlocked, kFinished };
 
@@ -128,7 +133,7 @@ class Task : public std::enable_shared_from_this<Task> {
   EventLoop& loop() const { return *loop_; }
 
   // Current returns the running task, or nullptr outside tasks.
-  static Task* Current();
+  static Task* Current() { return runtime_internal::tls_current_task; }
 
  private:
   friend class EventLoop;
@@ -142,13 +147,21 @@ class Task : public std::enable_shared_from_this<Task> {
   friend absl::Status Yield();
   Task(EventLoop& loop, TaskOptions options, std::function<void()> target);
   void Main();
+  // Resume runs on the hub: switches into the task (popped from the ready
+  // queue) until control comes back to the hub.
   void Resume();
+  // SwitchInto runs on a task that is blocking: marks this task (popped from
+  // the ready queue by EventLoop::NextForHandoff) running and switches to
+  // it directly.
+  void SwitchInto();
   void Finish();
   // Block suspends the running task until Wake or `deadline`; returns true
   // if woken, false on timeout. Throws when killed or cancelled.
   bool Block(runtime_internal::Waiter* waiter, Deadline deadline);
   void OnDeadline(uint64_t seq);
   void Wake();
+  // QueueSelf puts the running task at the back of the ready queue (Yield).
+  void QueueSelf();
   void ThrowIfCancelled();
   void Interrupt(std::exception_ptr e);
 
@@ -161,6 +174,8 @@ class Task : public std::enable_shared_from_this<Task> {
   bool wake_scheduled_ = false;
   bool timed_out_ = false;
   bool killed_ = false;
+  // Set while Kill unwinds the task: it then blocks only through the hub.
+  bool being_killed_ = false;
   std::exception_ptr exception_;
   std::exception_ptr interrupt_;  // thrown at the next resume
   uint64_t block_seq_ = 0;

@@ -47,11 +47,10 @@ struct TaskGroupState : std::enable_shared_from_this<TaskGroupState> {
   // WaitChildren blocks the owner until every child ended; throws when
   // interrupted (the group's scope, an enclosing one, a kill).
   void WaitChildren(Task* me);
-  // KillAndWait waits for the children killed by Close to end. Returns the
-  // exception that interrupted it: a Cancelled (an enclosing scope is
-  // cancelled: nothing can block any more, the children are killed in the
-  // loop's next round) or a FiberKilled (it waited on regardless, since the
-  // children may use the frames the kill unwinds).
+  // KillAndWait waits, shielded from enclosing scopes, for the children
+  // killed by Close to end. Returns a FiberKilled that arrived meanwhile (it
+  // waited on regardless, since the children may use the frames the kill
+  // unwinds), or nullptr.
   std::exception_ptr KillAndWait(Task* me);
 
   EventLoop* loop;
@@ -182,20 +181,19 @@ void TaskGroupState::WaitChildren(Task* me) {
 }
 
 std::exception_ptr TaskGroupState::KillAndWait(Task* me) {
-  std::exception_ptr interrupted;
+  std::exception_ptr killed;
   // Not while the loop is being destroyed: it kills every task itself.
   while (!children.empty() && loop->IsRunning()) {
     try {
-      Wait(me, ended, Deadline::Never());
-    } catch (const Cancelled&) {
-      if (interrupted == nullptr) interrupted = std::current_exception();
-      break;
+      // Shielded: a cancelled enclosing scope does not stop the wait, so the
+      // children have unwound before the group's Run does.
+      (void)Shielded([&] { Wait(me, ended, Deadline::Never()); });
     } catch (const FiberKilled&) {
       // Kept (not swallowed): rethrown by Run once the children ended.
-      if (interrupted == nullptr) interrupted = std::current_exception();
+      if (killed == nullptr) killed = std::current_exception();
     }
   }
-  return interrupted;
+  return killed;
 }
 
 }  // namespace runtime_internal
@@ -236,8 +234,8 @@ absl::Status TaskGroup::Run(const std::function<void(TaskGroup&)>& body) {
     throw;
   }
   state->Close();
-  if (std::exception_ptr interrupted = state->KillAndWait(me)) {
-    std::rethrow_exception(interrupted);
+  if (std::exception_ptr killed = state->KillAndWait(me)) {
+    std::rethrow_exception(killed);
   }
   if (state->error != nullptr) std::rethrow_exception(state->error);
   if (!state->error_status.ok()) return state->error_status;

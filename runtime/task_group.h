@@ -29,14 +29,10 @@
 //     (void)TaskGroup::Run([&](TaskGroup& g) { ... });
 //   });  // DEADLINE_EXCEEDED; every child killed
 //
-// On a kill, Run waits for the children to have unwound before it unwinds
-// itself. Inside a cancelled scope, though, the runtime cannot block any
-// more (every blocking call throws at once, and CancelScope has no shield
-// yet), so there Run schedules the children's kill and lets the Cancelled
-// propagate: the children unwind in the loop's next round. Until the core
-// has a shielded wait, children must not use frames that such a Cancelled
-// unwinds (locals of the scope's body); state owned by the children, by
-// the task above the scope, or shared_ptr-held is fine.
+// Whether Run ends normally, by a kill or by an enclosing scope's
+// cancellation, it waits (shielded from enclosing scopes: see
+// CancelScope::SetShield) until every child has unwound, so children may use
+// the frames Run's caller and the body own.
 //
 // Children start in spawn order, in the loop's next round (a child never
 // runs before Spawn returns). Loop thread only.

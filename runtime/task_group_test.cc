@@ -14,16 +14,11 @@
 #include "runtime/event.h"
 #include "runtime/event_loop.h"
 #include "runtime/task.h"
+#include "runtime/test_util.h"
 
 namespace evergreen {
 namespace runtime {
 namespace {
-
-std::unique_ptr<EventLoop> NewLoop() {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
-  EXPECT_TRUE(loop.ok()) << loop.status();
-  return std::move(*loop);
-}
 
 // RunInTask runs `fn` in a task named "owner" and the loop until nothing is
 // left; the loop must end cleanly (no deadlock, no exception reaching it).
@@ -212,34 +207,36 @@ TEST(TaskGroupTest, NestedGroups) {
 
 TEST(TaskGroupTest, ATimeoutAroundTheGroupKillsTheChildren) {
   auto loop = NewLoop();
-  int destroyed = 0, started = 0, destroyed_next_round = -1;
+  int destroyed = 0, started = 0, destroyed_at_return = -1;
   absl::Status s;
   RunInTask(*loop, [&] {
     s = WithTimeout(absl::Milliseconds(5), [&] {
+      // The children use a frame of the body: Run must not unwind it before
+      // they have.
+      std::vector<int> body_frame(10, 0);
       (void)TaskGroup::Run([&](TaskGroup& g) {
         for (int i = 0; i < 10; ++i) {
-          EXPECT_TRUE(g.Spawn([&] {
+          EXPECT_TRUE(g.Spawn([&, i] {
                          ++started;
                          Tracker t(&destroyed);
+                         body_frame[i] = 1;
                          SleepForever();
+                         body_frame[i] = 2;
                        }).ok());
         }
       });
       ADD_FAILURE() << "Run returned";
     });
-    // Inside the cancelled scope nothing can block, so the children unwind
-    // in the loop's next round (see task_group.h).
-    EXPECT_TRUE(Yield().ok());
-    destroyed_next_round = destroyed;
+    destroyed_at_return = destroyed;
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   EXPECT_EQ(started, 10);
-  EXPECT_EQ(destroyed_next_round, 10);
+  EXPECT_EQ(destroyed_at_return, 10);
 }
 
 TEST(TaskGroupTest, CancellingAnEnclosingScopeFromAnotherTaskKillsTheChildren) {
   auto loop = NewLoop();
-  int destroyed = 0;
+  int destroyed = 0, destroyed_at_return = -1;
   bool body_went_on = false;
   CancelScope scope;
   Event started;
@@ -262,10 +259,10 @@ TEST(TaskGroupTest, CancellingAnEnclosingScopeFromAnotherTaskKillsTheChildren) {
         body_went_on = true;
       });
     });
-    EXPECT_TRUE(Yield().ok());
+    destroyed_at_return = destroyed;
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
-  EXPECT_EQ(destroyed, 3);
+  EXPECT_EQ(destroyed_at_return, 3);
   EXPECT_FALSE(body_went_on);
 }
 

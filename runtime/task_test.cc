@@ -12,16 +12,11 @@
 #include "runtime/cancel.h"
 #include "runtime/event.h"
 #include "runtime/event_loop.h"
+#include "runtime/test_util.h"
 
 namespace evergreen {
 namespace runtime {
 namespace {
-
-std::unique_ptr<EventLoop> NewLoop() {
-  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
-  EXPECT_TRUE(loop.ok()) << loop.status();
-  return std::move(*loop);
-}
 
 TEST(EventLoopTest, CallbacksRunFifoAndTimersInOrder) {
   auto loop = NewLoop();
@@ -279,6 +274,115 @@ TEST(CancelScopeTest, PerCallDeadlineIsAValueNotAnException) {
   EXPECT_TRUE(second.ok());
 }
 
+TEST(CancelScopeTest, ShieldKeepsAnExpiredOuterTimeoutOut) {
+  auto loop = NewLoop();
+  absl::Status outer, shielded_sleep = absl::UnknownError("not run"),
+                      shield = absl::UnknownError("not run");
+  bool went_on_after_shield = false;
+  ASSERT_TRUE(Task::Spawn([&] {
+                outer = WithTimeout(absl::Milliseconds(2), [&] {
+                  shield = Shielded([&] {
+                    // Outlives the outer timeout, undisturbed.
+                    shielded_sleep = Sleep(absl::Milliseconds(20));
+                  });
+                  // Out of the shield: the expired timeout strikes here.
+                  (void)Sleep(absl::Milliseconds(1));
+                  went_on_after_shield = true;
+                });
+              }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_TRUE(shielded_sleep.ok()) << shielded_sleep;
+  EXPECT_TRUE(shield.ok()) << shield;
+  EXPECT_FALSE(went_on_after_shield);
+  EXPECT_EQ(outer.code(), absl::StatusCode::kDeadlineExceeded) << outer;
+}
+
+TEST(CancelScopeTest, ShieldKeepsAnOuterCancelOutUntilItEnds) {
+  auto loop = NewLoop();
+  CancelScope scope;
+  Event cancelled, release;
+  absl::Status s, wait_in_shield = absl::UnknownError("not run");
+  int blocking_after = 0;
+  ASSERT_TRUE(Task::Spawn([&] {
+                s = scope.Run([&] {
+                  (void)Shielded([&] {
+                    wait_in_shield = release.Wait();
+                    // Cancelled meanwhile, and still free to block here.
+                    EXPECT_TRUE(Yield().ok());
+                  });
+                  ++blocking_after;
+                  (void)Sleep(absl::Milliseconds(1));
+                  ++blocking_after;  // never reached
+                });
+              }).ok());
+  ASSERT_TRUE(Task::Spawn([&] {
+                scope.Cancel();
+                EXPECT_TRUE(Yield().ok());
+                release.Set();
+              }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_TRUE(wait_in_shield.ok()) << wait_in_shield;
+  EXPECT_EQ(blocking_after, 1);
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+}
+
+TEST(CancelScopeTest, AShieldedScopeKeepsItsOwnDeadlineAndInnerScopes) {
+  auto loop = NewLoop();
+  absl::Status own, inner;
+  CancelScope inner_scope;
+  ASSERT_TRUE(Task::Spawn([&] {
+                EXPECT_TRUE(WithTimeout(absl::Hours(1), [&] {
+                              CancelScope shielded(
+                                  Deadline::After(absl::Milliseconds(2)));
+                              shielded.SetShield(true);
+                              EXPECT_TRUE(shielded.shield());
+                              own = shielded.Run([&] {
+                                // A scope inside the shield is still
+                                // cancellable.
+                                inner = inner_scope.Run(
+                                    [&] { (void)Sleep(absl::Hours(1)); });
+                                (void)Sleep(absl::Hours(1));
+                              });
+                            }).ok());
+              }).ok());
+  ASSERT_TRUE(Task::Spawn([&] { inner_scope.Cancel(); }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_EQ(inner.code(), absl::StatusCode::kCancelled) << inner;
+  EXPECT_EQ(own.code(), absl::StatusCode::kDeadlineExceeded) << own;
+}
+
+TEST(CancelScopeTest, AKillGoesThroughAShield) {
+  auto loop = NewLoop();
+  int destroyed = 0;
+  struct Tracker {
+    int* n;
+    ~Tracker() { ++*n; }
+  };
+  absl::StatusOr<std::shared_ptr<Task>> victim = Task::Spawn([&] {
+    (void)Shielded([&] {
+      Tracker t{&destroyed};
+      (void)Sleep(absl::Hours(1));
+      ADD_FAILURE() << "slept an hour";
+    });
+    ADD_FAILURE() << "the kill was stopped by the shield";
+  });
+  ASSERT_TRUE(victim.ok());
+  absl::Status kill = absl::UnknownError("not run");
+  ASSERT_TRUE(Task::Spawn([&] { kill = (*victim)->Kill(); }).ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_TRUE(kill.ok()) << kill;
+  EXPECT_EQ(destroyed, 1);
+  EXPECT_FALSE((*victim)->IsAlive());
+}
+
+TEST(CancelScopeTest, ShieldedOutsideATaskIsAnError) {
+  auto loop = NewLoop();
+  bool ran = false;
+  absl::Status s = Shielded([&] { ran = true; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_FALSE(ran);
+}
+
 TEST(EventLoopTest, CallFromThreadFromManyThreads) {
   auto loop = NewLoop();
   constexpr int kThreads = 8, kEach = 1000;
@@ -361,6 +465,71 @@ TEST(TaskTest, HundredThousandTasksAlive) {
   });
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_EQ(done, kTasks);
+}
+
+// Two tasks waking each other hand the CPU over directly (no trip through
+// the loop); a timer must still fire and a callback queued meanwhile must
+// still run, in bounded time.
+TEST(TaskTest, HandOffsDoNotStarveTimersOrCallbacks) {
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  Event ping, pong;
+  bool timer_fired = false, callback_ran = false, stop = false;
+  long round_trips = 0;
+  constexpr long kMaxRoundTrips = 5000000;  // bounds the test if starved
+  (*loop)->CallLater(absl::Milliseconds(1), [&] { timer_fired = true; });
+  auto peer = Task::Spawn([&] {
+    for (;;) {
+      ASSERT_TRUE(ping.Wait().ok());
+      ping.Clear();
+      if (stop) return;
+      pong.Set();
+    }
+  });
+  ASSERT_TRUE(peer.ok());
+  auto main_task = Task::Spawn([&] {
+    (*loop)->CallSoon([&] { callback_ran = true; });
+    while (round_trips < kMaxRoundTrips && !(timer_fired && callback_ran)) {
+      ++round_trips;
+      ping.Set();
+      ASSERT_TRUE(pong.Wait().ok());
+      pong.Clear();
+    }
+    stop = true;
+    ping.Set();
+  });
+  ASSERT_TRUE(main_task.ok());
+  ASSERT_TRUE((*loop)->Run().ok());
+  EXPECT_TRUE(timer_fired);
+  EXPECT_TRUE(callback_ran);
+  EXPECT_LT(round_trips, kMaxRoundTrips);
+  EXPECT_FALSE((*peer)->IsAlive());
+}
+
+// Hand-offs keep FIFO order: tasks woken in order A, B, C run in that order
+// even though the waker blocks right after waking them.
+TEST(TaskTest, HandOffsKeepFifoOrder) {
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  Event go;
+  std::vector<int> order;
+  std::vector<std::shared_ptr<Task>> tasks;
+  for (int i = 0; i < 3; ++i) {
+    auto t = Task::Spawn([&, i] {
+      ASSERT_TRUE(go.Wait().ok());
+      order.push_back(i);
+    });
+    ASSERT_TRUE(t.ok());
+    tasks.push_back(*t);
+  }
+  auto waker = Task::Spawn([&] {
+    go.Set();
+    for (auto& t : tasks) ASSERT_TRUE(t->Join().ok());
+    order.push_back(99);
+  });
+  ASSERT_TRUE(waker.ok());
+  ASSERT_TRUE((*loop)->Run().ok());
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 99}));
 }
 
 }  // namespace

@@ -132,6 +132,14 @@ int Engine::BioRead(BIO* bio, char* out, int len) {
   size_t want = std::min(static_cast<size_t>(len), self->in_size_);
   size_t done = 0;
   while (done < want) {
+    if (self->in_chunks_.empty()) {
+      // The caller's bytes, inside FeedCiphertext.
+      size_t n = std::min(want - done, self->in_borrowed_.size());
+      std::memcpy(out + done, self->in_borrowed_.data(), n);
+      self->in_borrowed_.remove_prefix(n);
+      done += n;
+      continue;
+    }
     std::string& front = self->in_chunks_.front();
     size_t n = std::min(want - done, front.size() - self->in_offset_);
     std::memcpy(out + done, front.data() + self->in_offset_, n);
@@ -203,6 +211,14 @@ void Engine::Advance() {
 
 void Engine::ReadRecords() {
   char* scratch = ReadScratch();
+  // Room for what the buffered ciphertext will decrypt to (at most that
+  // much, up to the mark): one allocation instead of regrowing record by
+  // record. A small message gets a small buffer.
+  const size_t expected =
+      plaintext_.size() +
+      std::min(in_size_ + static_cast<size_t>(SSL_pending(ssl_.get())),
+               high_water_ + kMaxRecord);
+  if (plaintext_.capacity() < expected) plaintext_.reserve(expected);
   while (plaintext_.size() < high_water_ && !read_closed_ && !ended_badly()) {
     ERR_clear_error();
     int n = SSL_read(ssl_.get(), scratch, static_cast<int>(kMaxRecord));
@@ -326,19 +342,35 @@ void Engine::End(Outcome outcome, const char* operation, std::string reason,
   close_info_.verify_result = verify_result;
 }
 
-void Engine::Encrypt() {
-  while (write_offset_ < write_pending_.size() && out_.size() < high_water_ &&
-         !ended_badly()) {
-    size_t n = std::min(kMaxRecord, write_pending_.size() - write_offset_);
+size_t Engine::EncryptFrom(absl::string_view data, bool whole_records_only) {
+  if (data.empty() || out_.size() >= high_water_) return 0;
+  // Room for the records this call makes (header, tag and content type:
+  // at most kRecordOverhead each): one allocation instead of regrowing.
+  constexpr size_t kRecordOverhead = 64;
+  const size_t plain = std::min(data.size(), high_water_ + kMaxRecord);
+  const size_t expected =
+      out_.size() + plain + (plain / kMaxRecord + 1) * kRecordOverhead;
+  if (out_.capacity() < expected) out_.reserve(expected);
+  size_t done = 0;
+  while (done < data.size() && out_.size() < high_water_ && !ended_badly()) {
+    size_t n = std::min(kMaxRecord, data.size() - done);
+    if (whole_records_only && n < kMaxRecord) break;
     ERR_clear_error();
-    int rc = SSL_write(ssl_.get(), write_pending_.data() + write_offset_,
-                       static_cast<int>(n));
+    int rc = SSL_write(ssl_.get(), data.data() + done, static_cast<int>(n));
     if (rc <= 0) {
       OnSslError("tls write", rc);
-      return;
+      break;
     }
-    write_offset_ += static_cast<size_t>(rc);
+    done += static_cast<size_t>(rc);
     plaintext_encrypted_ += static_cast<uint64_t>(rc);
+  }
+  return done;
+}
+
+void Engine::Encrypt() {
+  if (write_offset_ < write_pending_.size()) {
+    write_offset_ += EncryptFrom(
+        absl::string_view(write_pending_).substr(write_offset_), false);
   }
   if (write_offset_ == write_pending_.size()) {
     write_pending_.clear();
@@ -376,9 +408,22 @@ absl::Status Engine::FeedCiphertext(absl::string_view data) {
   if (eof_) {
     return absl::FailedPreconditionError("tls feed: after EOF");
   }
+  if (!data.empty() && in_chunks_.empty()) {
+    // Nothing queued: BoringSSL reads `data` in place; keep a copy of what
+    // it did not consume (the plaintext queue filled up, or a partial
+    // record).
+    in_borrowed_ = data;
+    in_size_ += data.size();
+    Advance();
+    if (!in_borrowed_.empty()) {
+      in_chunks_.emplace_back(in_borrowed_.data(), in_borrowed_.size());
+      in_borrowed_ = absl::string_view();
+    }
+    return status();
+  }
   if (!data.empty()) {
     // Small pieces join the last chunk; big ones stay as received.
-    if (!in_chunks_.empty() && data.size() < 4096 &&
+    if (data.size() < 4096 &&
         in_chunks_.back().size() + data.size() <= kMaxRecord) {
       in_chunks_.back().append(data.data(), data.size());
     } else {
@@ -424,6 +469,14 @@ absl::Status Engine::WritePlaintext(absl::string_view data) {
   }
   if (shutdown_requested_) {
     return absl::FailedPreconditionError("tls write: after Shutdown");
+  }
+  if (write_offset_ == write_pending_.size() && handshake_done_ &&
+      !close_notify_sent_ && data.size() >= kMaxRecord) {
+    // Nothing queued ahead: full records go straight from `data` into
+    // ciphertext (what small writes would coalesce into anyway) while
+    // there is room below high_water; the rest is queued. A failure shows
+    // in status() as it would on the next TakeCiphertext.
+    data.remove_prefix(EncryptFrom(data, true));
   }
   write_pending_.append(data.data(), data.size());
   return absl::OkStatus();

@@ -180,8 +180,13 @@ class Engine {
   uint64_t plaintext_bytes_taken() const { return plaintext_taken_; }
 
   // WritePlaintext queues `data` for sending; before the handshake ends it
-  // waits for it (no 0-RTT). Returns FailedPrecondition after Shutdown or a
-  // failure (with its reason).
+  // waits for it (no 0-RTT). After the handshake, when nothing is queued,
+  // the full 16 KiB records at the start of a large `data` are encrypted at
+  // once, straight from `data` (no copy), while less than high_water bytes
+  // of ciphertext wait; the rest is queued as usual (so it still coalesces
+  // with later small writes). Either way the bytes are sent in order and
+  // count in write_queue_size() until taken. Returns FailedPrecondition
+  // after Shutdown or a failure (with its reason).
   absl::Status WritePlaintext(absl::string_view data);
   // write_queue_size returns queued plaintext not yet encrypted plus
   // ciphertext not yet taken.
@@ -245,6 +250,10 @@ class Engine {
   void Advance();
   void ReadRecords();
   void Encrypt();
+  // EncryptFrom encrypts the start of `data` in records of up to
+  // kMaxRecord (only full ones if `whole_records_only`) until high_water
+  // bytes of ciphertext wait; returns the bytes encrypted.
+  size_t EncryptFrom(absl::string_view data, bool whole_records_only);
   void SendCloseNotify();
   void FlushHandshakeMessages();
   void OnHandshakeDone();
@@ -266,10 +275,13 @@ class Engine {
   const size_t high_water_;
 
   // Ciphertext fed and not yet read by BoringSSL, as received (no copy or
-  // memmove of a backlog: pitfall 3).
+  // memmove of a backlog: pitfall 3). While FeedCiphertext runs with
+  // nothing queued, BoringSSL reads the caller's bytes in place
+  // (in_borrowed_); only what it left is copied into in_chunks_.
   std::deque<std::string> in_chunks_;
-  size_t in_offset_ = 0;  // consumed bytes of in_chunks_.front()
-  size_t in_size_ = 0;
+  size_t in_offset_ = 0;           // consumed bytes of in_chunks_.front()
+  absl::string_view in_borrowed_;  // after in_chunks_; empty between calls
+  size_t in_size_ = 0;             // in_chunks_ (unconsumed) + in_borrowed_
   bool eof_ = false;
   // Ciphertext written by BoringSSL, not yet taken.
   std::string out_;

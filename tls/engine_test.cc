@@ -1079,6 +1079,28 @@ TEST_P(EngineTest, SmallWritesAreCoalesced) {
   EXPECT_EQ(server->ReadPlaintext().size(), 50000u);
 }
 
+// A write of at least one record with nothing queued is encrypted at once,
+// in full records only (no copy); its tail still coalesces with the next
+// small write, and a large write never overtakes queued bytes.
+TEST_P(EngineTest, LargeWritesKeepRecordsFullAndOrder) {
+  Connect(MustClient(Client()), MustServer(Server()));
+  std::string big(2 * Engine::kMaxRecord + 100, 'b');
+  ASSERT_TRUE(client->WritePlaintext(big).ok());
+  ASSERT_TRUE(client->WritePlaintext("tail").ok());
+  std::string wire = client->TakeCiphertext();
+  EXPECT_EQ(CountRecords(wire, kApplicationData), 3);  // 16384, 16384, 104
+  EXPECT_EQ(client->plaintext_bytes_taken(), big.size() + 4);
+  // Queued small bytes first, then a large write: order is kept.
+  ASSERT_TRUE(client->WritePlaintext("head").ok());
+  ASSERT_TRUE(client->WritePlaintext(big).ok());
+  std::string wire2 = client->TakeCiphertext();
+  EXPECT_EQ(CountRecords(wire2, kApplicationData), 3);
+  ASSERT_TRUE(server->FeedCiphertext(wire + wire2).ok());
+  std::string got;
+  while (server->PendingPlaintext() > 0) got += server->ReadPlaintext();
+  EXPECT_EQ(got, big + "tail" + "head" + big);
+}
+
 // Pitfalls 4 and 5: taken ciphertext belongs to the caller; the plaintext
 // offset tells which writes are complete.
 TEST_P(EngineTest, WriteCompletionOffsets) {
