@@ -65,6 +65,7 @@ _SYSTEM_LIBRARIES = {
     "system_boost": ("/usr", "boost.BUILD"),
     "system_boringssl": ("/usr", "boringssl.BUILD"),
     "system_python3": ("/usr/include/python3.11", "python3.BUILD"),
+    "system_http_parser": ("/usr", "http_parser.BUILD"),
 }
 
 def _maybe(rule, name, **kwargs):

@@ -1,0 +1,274 @@
+#include "runtime/http/server.h"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "runtime/cancel.h"
+#include "runtime/event_loop.h"
+#include "runtime/io/tcp.h"
+#include "runtime/task.h"
+#include "runtime/test_util.h"
+#include "gtest/gtest.h"
+
+namespace evergreen {
+namespace runtime {
+namespace http {
+namespace {
+
+// An app for the tests: echoes what it parsed.
+Response Echo(Request &req) {
+  if (req.path == "/throw")
+    throw std::runtime_error("boom");
+  Response r = Response::Text(
+      200, absl::StrCat(req.method, " path=", req.path, " query=", req.query,
+                        " body=", req.body, " v=1.", req.version_minor));
+  if (const std::string *h = req.Header("x-echo"))
+    r.SetHeader("X-Echo", *h);
+  return r;
+}
+
+// WithServer runs `client(port)` in a task while a server with `options`
+// answers; a 10 s watchdog bounds the test.
+void WithServer(const ServerOptions &options,
+                const std::function<void(uint16_t)> &client,
+                Handler handler = Echo) {
+  auto loop = NewLoop();
+  auto listener = io::TcpListener::Listen("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  io::TcpListener *l = listener->get();
+  uint16_t port = l->LocalAddress()->port();
+  absl::Status served = absl::UnknownError("not run");
+  auto server =
+      Task::Spawn([&] { served = Serve(*l, std::move(handler), options); });
+  ASSERT_TRUE(server.ok());
+  auto driver = Task::Spawn([&] {
+    absl::Status s = WithTimeout(absl::Seconds(10), [&] { client(port); });
+    EXPECT_TRUE(s.ok()) << s;
+    l->Close();
+  });
+  ASSERT_TRUE(driver.ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_TRUE(served.ok()) << served;
+}
+
+// Exchange sends `raw` on a new connection and returns everything the
+// server sent until it closed the connection.
+std::string Exchange(uint16_t port, const std::string &raw) {
+  auto conn = io::TcpStream::Connect("127.0.0.1", port,
+                                     Deadline::After(absl::Seconds(5)));
+  if (!conn.ok()) {
+    ADD_FAILURE() << conn.status();
+    return "";
+  }
+  EXPECT_TRUE((*conn)->Write(raw).ok());
+  std::string got;
+  while (true) {
+    auto r = (*conn)->ReadSome();
+    if (!r.ok())
+      break;
+    got += *r;
+  }
+  return got;
+}
+
+// Responses splits what Exchange returned into responses (status line +
+// body), using Content-Length.
+std::vector<std::pair<std::string, std::string>>
+Responses(absl::string_view all) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!all.empty()) {
+    size_t end = all.find("\r\n\r\n");
+    if (end == absl::string_view::npos)
+      break;
+    absl::string_view head = all.substr(0, end);
+    size_t length = 0;
+    for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
+      if (absl::StartsWithIgnoreCase(line, "content-length: ")) {
+        EXPECT_TRUE(absl::SimpleAtoi(line.substr(16), &length)) << line;
+      }
+    }
+    out.emplace_back(std::string(head.substr(0, head.find("\r\n"))),
+                     std::string(all.substr(end + 4, length)));
+    all.remove_prefix(std::min(all.size(), end + 4 + length));
+  }
+  return out;
+}
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+TEST(HttpServerTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
+  WithServer({}, [](uint16_t port) {
+    std::string got = Exchange(
+        port, "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+              "GET /b HTTP/1.1\r\nHost: h\r\nX-Echo: two\r\n\r\n"
+              "POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+              "GET /d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(
+        Responses(got),
+        (Pairs{{"HTTP/1.1 200 OK", "GET path=/a query=x=1 body= v=1.1"},
+               {"HTTP/1.1 200 OK", "GET path=/b query= body= v=1.1"},
+               {"HTTP/1.1 200 OK", "POST path=/c query= body=hello v=1.1"},
+               {"HTTP/1.1 200 OK", "GET path=/d query= body= v=1.1"}}))
+        << got;
+    EXPECT_TRUE(absl::StrContains(got, "X-Echo: two\r\n")) << got;
+    EXPECT_TRUE(absl::StrContains(got, "Connection: close\r\n")) << got;
+  });
+}
+
+TEST(HttpServerTest, ChunkedBodyIsJoined) {
+  WithServer({}, [](uint16_t port) {
+    std::string got = Exchange(port, "POST /up HTTP/1.1\r\nHost: h\r\n"
+                                     "Transfer-Encoding: chunked\r\n"
+                                     "Connection: close\r\n\r\n"
+                                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    EXPECT_EQ(Responses(got),
+              (Pairs{{"HTTP/1.1 200 OK",
+                      "POST path=/up query= body=hello world v=1.1"}}))
+        << got;
+  });
+}
+
+TEST(HttpServerTest, HeadHasTheLengthButNoBody) {
+  WithServer({}, [](uint16_t port) {
+    std::string got = Exchange(
+        port, "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 200 OK\r\n")) << got;
+    std::string length = absl::StrCat(
+        "Content-Length: ",
+        std::string("HEAD path=/x query= body= v=1.1").size(), "\r\n");
+    EXPECT_TRUE(absl::StrContains(got, length)) << got;
+    EXPECT_TRUE(absl::EndsWith(got, "\r\n\r\n")) << got;
+  });
+}
+
+TEST(HttpServerTest, Http10ClosesUnlessKeepAliveAsked) {
+  WithServer({}, [](uint16_t port) {
+    std::string got = Exchange(port, "GET /old HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(Responses(got),
+              (Pairs{{"HTTP/1.1 200 OK", "GET path=/old query= body= v=1.0"}}));
+    got = Exchange(port, "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                         "GET /2 HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(Responses(got).size(), 2u) << got;
+    EXPECT_TRUE(absl::StrContains(got, "Connection: keep-alive\r\n")) << got;
+  });
+}
+
+// Each bad request gets its status, the connection is closed, and the
+// server keeps serving.
+TEST(HttpServerTest, MalformedAndOversizedRequestsGetTheirStatus) {
+  ServerOptions o;
+  o.max_target_bytes = 100;
+  o.max_header_bytes = 1000;
+  o.max_body_bytes = 50;
+  WithServer(o, [](uint16_t port) {
+    struct Case {
+      std::string request;
+      std::string status;
+    };
+    std::vector<Case> cases = {
+        {"GARBAGE\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+        {"GET / HTTP/1.1\r\nBad Header\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+        {"GET /" + std::string(200, 'a') + " HTTP/1.1\r\n\r\n",
+         "HTTP/1.1 414 URI Too Long"},
+        {"GET / HTTP/1.1\r\nX: " + std::string(2000, 'b') + "\r\n\r\n",
+         "HTTP/1.1 431 Request Header Fields Too Large"},
+        {"POST / HTTP/1.1\r\nContent-Length: 51\r\n\r\n" + std::string(51, 'c'),
+         "HTTP/1.1 413 Content Too Large"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "40\r\n" +
+             std::string(64, 'd') + "\r\n0\r\n\r\n",
+         "HTTP/1.1 413 Content Too Large"},
+        {"GET / HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+        {"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+         "HTTP/1.1 400 Bad Request"},
+    };
+    for (const Case &c : cases) {
+      std::string got = Exchange(port, c.request);
+      EXPECT_TRUE(absl::StartsWith(got, c.status + "\r\n"))
+          << c.request.substr(0, 60) << " got: " << got.substr(0, 200);
+      EXPECT_TRUE(absl::StrContains(got, "Connection: close\r\n")) << got;
+    }
+    std::string ok =
+        Exchange(port, "GET /still HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(absl::StartsWith(ok, "HTTP/1.1 200 OK\r\n")) << ok;
+  });
+}
+
+TEST(HttpServerTest, SlowClientsTimeOut) {
+  ServerOptions o;
+  o.header_timeout = absl::Milliseconds(100);
+  o.body_timeout = absl::Milliseconds(100);
+  o.idle_timeout = absl::Milliseconds(100);
+  WithServer(o, [](uint16_t port) {
+    // Half a head, then nothing: 408.
+    std::string got = Exchange(port, "GET / HTTP/1.1\r\nHost:");
+    EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 408 Request Timeout\r\n"))
+        << got;
+    // A body that never comes: 408.
+    got = Exchange(port, "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 408 Request Timeout\r\n"))
+        << got;
+    // Idle after one request: closed without a word.
+    got = Exchange(port, "GET /one HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(Responses(got).size(), 1u) << got;
+  });
+}
+
+TEST(HttpServerTest, AThrowingHandlerIs500AndOthersGoOn) {
+  WithServer({}, [](uint16_t port) {
+    std::string got = Exchange(port, "GET /throw HTTP/1.1\r\n\r\n");
+    EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 500 Internal Server Error\r\n"))
+        << got;
+    got = Exchange(port, "GET /fine HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 200 OK\r\n")) << got;
+  });
+}
+
+TEST(HttpServerTest, TakeOverGetsTheStreamAndTheBytesAfterTheRequest) {
+  Handler upgrade = [](Request &req) {
+    Response r;
+    r.status = 101;
+    r.SetHeader("Upgrade", "shout");
+    std::string target = req.target;
+    r.take_over = [target](io::Stream &s, std::string leftover) {
+      // A toy protocol: upper-cases lines.
+      std::string line = leftover;
+      while (!absl::StrContains(line, "\n")) {
+        auto more = s.ReadSome();
+        if (!more.ok())
+          return;
+        line += *more;
+      }
+      for (char &c : line)
+        c = static_cast<char>(toupper(c));
+      (void)s.Write(target + " " + line);
+    };
+    return r;
+  };
+  WithServer(
+      {},
+      [](uint16_t port) {
+        std::string got = Exchange(
+            port,
+            "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\n"
+            "hello\n");
+        EXPECT_TRUE(
+            absl::StartsWith(got, "HTTP/1.1 101 Switching Protocols\r\n"))
+            << got;
+        EXPECT_TRUE(absl::StrContains(got, "Connection: Upgrade\r\n")) << got;
+        EXPECT_TRUE(absl::EndsWith(got, "\r\n\r\n/ws HELLO\n")) << got;
+      },
+      upgrade);
+}
+
+} // namespace
+} // namespace http
+} // namespace runtime
+} // namespace evergreen
