@@ -88,8 +88,7 @@ std::string PageBody(int n, int pages) {
     absl::StrAppend(&body, "<li><a href=\"", PagePath(link % pages), "\">page ",
                     link % pages, "</a>");
   }
-  if (n % 10 == 3)
-    absl::StrAppend(&body, "<li><a href=\"/missing/", n, "\">");
+  if (n % 10 == 3) absl::StrAppend(&body, "<li><a href=\"/missing/", n, "\">");
   if (n % 25 == 7) {
     absl::StrAppend(&body, "<li><a href=\"http://example.invalid/", n, "\">");
   }
@@ -101,7 +100,7 @@ std::string PageBody(int n, int pages) {
   return body;
 }
 
-void Respond(io::TcpStream &conn, absl::string_view status,
+void Respond(io::TcpStream& conn, absl::string_view status,
              absl::string_view body, bool close) {
   (void)conn.Write(absl::StrCat(
       "HTTP/1.1 ", status,
@@ -111,14 +110,14 @@ void Respond(io::TcpStream &conn, absl::string_view status,
 }
 
 // ServeSite answers GET requests on one keep-alive connection.
-void ServeSite(io::TcpStream &conn, int pages, bool faults) {
+void ServeSite(io::TcpStream& conn, int pages, bool faults) {
   while (true) {
     absl::StatusOr<std::string> head = conn.ReadUntil("\r\n\r\n", kMaxHead);
     if (!head.ok()) {
       if (head.status().code() == absl::StatusCode::kResourceExhausted) {
         Respond(conn, "431 Request Header Fields Too Large", "", true);
       }
-      return; // EOF between requests, or a broken client
+      return;  // EOF between requests, or a broken client
     }
     absl::string_view line =
         absl::string_view(*head).substr(0, head->find("\r\n"));
@@ -163,11 +162,11 @@ void ServeSite(io::TcpStream &conn, int pages, bool faults) {
 struct Response {
   int status = 0;
   std::string body;
-  bool close = false; // the server will close the connection
+  bool close = false;  // the server will close the connection
 };
 
 // ParseHead reads the status code and Content-Length of a response head.
-absl::StatusOr<Response> ParseHead(absl::string_view head, size_t *length) {
+absl::StatusOr<Response> ParseHead(absl::string_view head, size_t* length) {
   std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
   Response r;
   absl::string_view status_line = lines[0];
@@ -185,8 +184,7 @@ absl::StatusOr<Response> ParseHead(absl::string_view head, size_t *length) {
   bool has_length = false;
   for (size_t i = 1; i < lines.size(); ++i) {
     size_t colon = lines[i].find(':');
-    if (colon == absl::string_view::npos)
-      continue;
+    if (colon == absl::string_view::npos) continue;
     absl::string_view name = lines[i].substr(0, colon);
     absl::string_view value =
         absl::StripAsciiWhitespace(lines[i].substr(colon + 1));
@@ -204,8 +202,7 @@ absl::StatusOr<Response> ParseHead(absl::string_view head, size_t *length) {
       r.close = true;
     }
   }
-  if (!has_length)
-    return absl::DataLossError("no Content-Length");
+  if (!has_length) return absl::DataLossError("no Content-Length");
   if (*length > kMaxBody) {
     return absl::ResourceExhaustedError(
         absl::StrCat("body of ", *length, " bytes is over the limit"));
@@ -215,11 +212,11 @@ absl::StatusOr<Response> ParseHead(absl::string_view head, size_t *length) {
 
 // Fetcher gets pages of one site over a keep-alive connection.
 class Fetcher {
-public:
+ public:
   Fetcher(std::string host, uint16_t port)
       : host_(std::move(host)), port_(port) {}
 
-  absl::StatusOr<Response> Get(const std::string &path, Deadline deadline) {
+  absl::StatusOr<Response> Get(const std::string& path, Deadline deadline) {
     // A reused connection may have been closed by the server meanwhile:
     // one retry on a fresh one.
     bool reused = conn_ != nullptr;
@@ -230,14 +227,13 @@ public:
     return r;
   }
 
-private:
-  absl::StatusOr<Response> Attempt(const std::string &path, Deadline deadline) {
+ private:
+  absl::StatusOr<Response> Attempt(const std::string& path, Deadline deadline) {
     sent_nothing_back_ = false;
     if (conn_ == nullptr) {
       absl::StatusOr<std::unique_ptr<io::TcpStream>> c =
           io::TcpStream::Connect(host_, port_, deadline);
-      if (!c.ok())
-        return c.status();
+      if (!c.ok()) return c.status();
       conn_ = *std::move(c);
     }
     absl::StatusOr<Response> r;
@@ -250,16 +246,14 @@ private:
     } else if (!timed.ok()) {
       r = timed;
     }
-    if (!r.ok() || r->close)
-      conn_.reset();
+    if (!r.ok() || r->close) conn_.reset();
     return r;
   }
 
-  absl::StatusOr<Response> Exchange(const std::string &path) {
+  absl::StatusOr<Response> Exchange(const std::string& path) {
     absl::Status w = conn_->Write(absl::StrCat(
         "GET ", path, " HTTP/1.1\r\nHost: ", host_, ":", port_, "\r\n\r\n"));
-    if (!w.ok())
-      return w;
+    if (!w.ok()) return w;
     absl::StatusOr<std::string> head = conn_->ReadUntil("\r\n\r\n", kMaxHead);
     if (!head.ok()) {
       // The server closed an idle keep-alive connection before reading.
@@ -271,11 +265,9 @@ private:
     }
     size_t length = 0;
     absl::StatusOr<Response> r = ParseHead(*head, &length);
-    if (!r.ok())
-      return r;
+    if (!r.ok()) return r;
     absl::StatusOr<std::string> body = conn_->ReadExactly(length);
-    if (!body.ok())
-      return body.status();
+    if (!body.ok()) return body.status();
     r->body = *std::move(body);
     return r;
   }
@@ -293,8 +285,7 @@ std::vector<std::string> Links(absl::string_view html) {
   while ((at = html.find("href=\"", at)) != absl::string_view::npos) {
     at += 6;
     size_t end = html.find('"', at);
-    if (end == absl::string_view::npos)
-      break;
+    if (end == absl::string_view::npos) break;
     out.emplace_back(html.substr(at, end - at));
     at = end + 1;
   }
@@ -311,9 +302,9 @@ struct Stats {
   int max_in_flight = 0;
 };
 
-} // namespace
+}  // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int pages = absl::GetFlag(FLAGS_pages);
   const int workers = absl::GetFlag(FLAGS_concurrency);
@@ -346,11 +337,11 @@ int main(int argc, char **argv) {
     const std::string origin = absl::StrCat("http://127.0.0.1:", port);
     absl::Status timed = evergreen::runtime::WithTimeout(
         absl::Seconds(absl::GetFlag(FLAGS_max_seconds)), [&] {
-          absl::Status ran = TaskGroup::Run([&](TaskGroup &top) {
+          absl::Status ran = TaskGroup::Run([&](TaskGroup& top) {
             // The site, until the crawl closes its listener.
-            io::TcpListener *l = listener->get();
+            io::TcpListener* l = listener->get();
             (void)top.Spawn([l, pages, faults] {
-              (void)io::Serve(*l, [pages, faults](io::TcpStream &conn) {
+              (void)io::Serve(*l, [pages, faults](io::TcpStream& conn) {
                 ServeSite(conn, pages, faults);
               });
             });
@@ -358,14 +349,13 @@ int main(int argc, char **argv) {
             std::unordered_set<std::string> seen = {"/p/0"};
             (void)urls.Put("/p/0");
             absl::Time start = absl::Now();
-            absl::Status crawl = TaskGroup::Run([&](TaskGroup &pool) {
+            absl::Status crawl = TaskGroup::Run([&](TaskGroup& pool) {
               for (int w = 0; w < workers; ++w) {
                 (void)pool.Spawn([&] {
                   Fetcher fetcher("127.0.0.1", port);
                   while (true) {
                     absl::StatusOr<std::string> path = urls.Get();
-                    if (!path.ok())
-                      return; // closed: the crawl is done
+                    if (!path.ok()) return;  // closed: the crawl is done
                     stats.max_in_flight =
                         std::max(stats.max_in_flight, ++stats.in_flight);
                     absl::StatusOr<Response> r =
@@ -384,7 +374,7 @@ int main(int argc, char **argv) {
                     } else {
                       ++stats.fetched;
                       stats.bytes += static_cast<int64_t>(r->body.size());
-                      for (std::string &link : Links(r->body)) {
+                      for (std::string& link : Links(r->body)) {
                         absl::string_view rest = link;
                         if (absl::ConsumePrefix(&rest, origin)) {
                           link = std::string(rest);
@@ -392,8 +382,7 @@ int main(int argc, char **argv) {
                           ++stats.external;
                           continue;
                         }
-                        if (seen.insert(link).second)
-                          (void)urls.Put(link);
+                        if (seen.insert(link).second) (void)urls.Put(link);
                       }
                     }
                     (void)urls.TaskDone();
@@ -404,9 +393,8 @@ int main(int argc, char **argv) {
               urls.Close();
             });
             absl::Duration took = absl::Now() - start;
-            l->Close(); // the site stops once its connections end
-            if (!crawl.ok())
-              return;
+            l->Close();  // the site stops once its connections end
+            if (!crawl.ok()) return;
             printf(
                 "crawled %d pages (%lld bytes) in %lld ms with %d workers: %d "
                 "not found, %d errors, %d external links skipped; at most %d "
@@ -416,19 +404,16 @@ int main(int argc, char **argv) {
                 workers, stats.not_found, stats.errors, stats.external,
                 stats.max_in_flight);
           });
-          if (!ran.ok())
-            result = ran;
+          if (!ran.ok()) result = ran;
         });
-    if (!timed.ok())
-      result = timed;
+    if (!timed.ok()) result = timed;
   });
   if (!main_task.ok()) {
     fprintf(stderr, "crawler: %s\n", main_task.status().ToString().c_str());
     return 1;
   }
   absl::Status run = (*loop)->Run();
-  if (!run.ok())
-    result = run;
+  if (!run.ok()) result = run;
   if (!result.ok()) {
     fprintf(stderr, "crawler: %s\n", result.ToString().c_str());
     return 1;

@@ -203,8 +203,7 @@ TEST(EchoServerTest, TlsConnectionsAndSigtermStops) {
   std::vector<size_t> matched(kConns, 0);
   std::vector<std::string> versions(kConns);
   evergreen::tls::ClientContextOptions co;
-  co.trust =
-      evergreen::tls::Trust::CaFile(Runfile("tls/testdata/ca.pem"));
+  co.trust = evergreen::tls::Trust::CaFile(Runfile("tls/testdata/ca.pem"));
   auto ctx = evergreen::tls::ClientContext::Create(co);
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   RunClients(kConns, [&](int i) {

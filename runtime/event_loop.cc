@@ -13,19 +13,19 @@ namespace evergreen {
 namespace runtime {
 namespace {
 
-thread_local EventLoop *current_loop = nullptr;
+thread_local EventLoop* current_loop = nullptr;
 
 std::string Describe(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
-  } catch (const std::exception &ex) {
+  } catch (const std::exception& ex) {
     return ex.what();
   } catch (...) {
     return "(not a std::exception)";
   }
 }
 
-} // namespace
+}  // namespace
 
 struct EventLoop::CallbackNode : runtime_internal::ReadyNode {
   std::function<void()> fn;
@@ -43,16 +43,14 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
         "event loop create: this thread already has one");
   }
   absl::StatusOr<std::unique_ptr<loop::Loop>> io = loop::Loop::Create();
-  if (!io.ok())
-    return io.status();
+  if (!io.ok()) return io.status();
   std::unique_ptr<EventLoop> el(new EventLoop());
   el->io_ = std::move(*io);
   el->timer_ = loop::Timer::Create(*el->io_);
-  EventLoop *raw = el.get();
+  EventLoop* raw = el.get();
   absl::StatusOr<loop::HandlePtr<loop::Async>> async = loop::Async::Create(
-      *el->io_, [raw](loop::Async &) { raw->DrainFromThread(); });
-  if (!async.ok())
-    return async.status();
+      *el->io_, [raw](loop::Async&) { raw->DrainFromThread(); });
+  if (!async.ok()) return async.status();
   el->async_ = std::move(*async);
   el->async_->Unref();
   current_loop = raw;
@@ -68,26 +66,24 @@ EventLoop::~EventLoop() {
   // Kill what is alive; a killed task may wake others, so repeat.
   for (int round = 0; round < 64 && live_head_ != nullptr; ++round) {
     std::vector<std::shared_ptr<Task>> alive;
-    for (Task *t = live_head_; t != nullptr; t = t->next_live_) {
+    for (Task* t = live_head_; t != nullptr; t = t->next_live_) {
       alive.push_back(t->shared_from_this());
     }
-    for (const std::shared_ptr<Task> &t : alive)
-      (void)t->Kill();
+    for (const std::shared_ptr<Task>& t : alive) (void)t->Kill();
   }
-  while (ReadyNode *node = PopReady()) {
+  while (ReadyNode* node = PopReady()) {
     if (node->is_task) {
       // A task killed while queued: its queue entry held its reference.
-      Task *task = static_cast<Task *>(node);
+      Task* task = static_cast<Task*>(node);
       task->wake_scheduled_ = false;
-      if (task->state_ == Task::State::kFinished)
-        task->self_.reset();
+      if (task->state_ == Task::State::kFinished) task->self_.reset();
     } else {
-      delete static_cast<CallbackNode *>(node);
+      delete static_cast<CallbackNode*>(node);
     }
   }
   while (free_callbacks_ != nullptr) {
-    CallbackNode *node = free_callbacks_;
-    free_callbacks_ = static_cast<CallbackNode *>(node->next_ready);
+    CallbackNode* node = free_callbacks_;
+    free_callbacks_ = static_cast<CallbackNode*>(node->next_ready);
     delete node;
   }
   timers_.clear();
@@ -101,11 +97,10 @@ EventLoop::~EventLoop() {
   timer_.reset();
   async_.reset();
   io_.reset();
-  if (current_loop == this)
-    current_loop = nullptr;
+  if (current_loop == this) current_loop = nullptr;
 }
 
-EventLoop *EventLoop::Current() { return current_loop; }
+EventLoop* EventLoop::Current() { return current_loop; }
 
 absl::Status EventLoop::Run() { return RunImpl(false); }
 
@@ -117,28 +112,23 @@ absl::Status EventLoop::RunImpl(bool forever) {
   if (Task::Current() != nullptr) {
     return absl::FailedPreconditionError("run: called from a task");
   }
-  if (running_)
-    return absl::FailedPreconditionError("run: already running");
+  if (running_) return absl::FailedPreconditionError("run: already running");
   running_ = true;
   stop_ = false;
   hub_ = Fiber::Current();
-  if (forever)
-    async_->Ref();
+  if (forever) async_->Ref();
   while (!stop_ && !pending_) {
     RunReady();
-    if (stop_ || pending_)
-      break;
+    if (stop_ || pending_) break;
     bool more = ready_head_ != nullptr;
     // While callbacks keep coming, poll I/O and timers only every few rounds:
     // a poll is a system call, and a ping-pong between two tasks would pay
     // one per handoff. Bounded, so a busy loop cannot starve I/O.
-    if (more && ++busy_rounds_ < kRoundsBetweenPolls)
-      continue;
+    if (more && ++busy_rounds_ < kRoundsBetweenPolls) continue;
     busy_rounds_ = 0;
     ArmTimer();
     UpdateSignalRefs();
-    if (!more && !forever && !io_->Alive())
-      break;
+    if (!more && !forever && !io_->Alive()) break;
     in_io_run_ = true;
     try {
       io_->Run(more ? loop::RunMode::kNoWait : loop::RunMode::kOnce);
@@ -148,8 +138,7 @@ absl::Status EventLoop::RunImpl(bool forever) {
     in_io_run_ = false;
     RunDueTimers();
   }
-  if (forever)
-    async_->Unref();
+  if (forever) async_->Unref();
   running_ = false;
   if (pending_) {
     std::exception_ptr e = std::move(pending_);
@@ -158,7 +147,7 @@ absl::Status EventLoop::RunImpl(bool forever) {
   }
   if (!stop_ && live_head_ != nullptr) {
     std::vector<std::string> names;
-    for (Task *t = live_head_; t != nullptr; t = t->next_live_) {
+    for (Task* t = live_head_; t != nullptr; t = t->next_live_) {
       if (names.size() == 20) {
         names.push_back("...");
         break;
@@ -177,15 +166,14 @@ void EventLoop::RunReady() {
   // by a hand-off, see NextForHandoff).
   round_left_ = ready_size_;
   while (round_left_ > 0) {
-    ReadyNode *node = PopReady();
-    if (node == nullptr)
-      break;
+    ReadyNode* node = PopReady();
+    if (node == nullptr) break;
     --round_left_;
     if (node->is_task) {
       handoffs_ = 0;
-      static_cast<Task *>(node)->Resume();
+      static_cast<Task*>(node)->Resume();
     } else {
-      CallbackNode *cb = static_cast<CallbackNode *>(node);
+      CallbackNode* cb = static_cast<CallbackNode*>(node);
       try {
         cb->fn();
       } catch (...) {
@@ -193,13 +181,12 @@ void EventLoop::RunReady() {
       }
       RecycleCallback(cb);
     }
-    if (pending_)
-      return;
+    if (pending_) return;
   }
 }
 
-void EventLoop::RecycleCallback(CallbackNode *node) {
-  node->fn = nullptr; // destroys the captured state now
+void EventLoop::RecycleCallback(CallbackNode* node) {
+  node->fn = nullptr;  // destroys the captured state now
   if (free_count_ >= kMaxFreeCallbacks) {
     delete node;
     return;
@@ -237,8 +224,7 @@ void EventLoop::ArmTimer() {
     return;
   }
   int64_t next = timers_.begin()->first.first;
-  if (next == armed_for_ && timer_->IsActive())
-    return;
+  if (next == armed_for_ && timer_->IsActive()) return;
   int64_t now = Deadline::NowNanos();
   uint64_t ms =
       next <= now ? 0 : static_cast<uint64_t>((next - now + 999999) / 1000000);
@@ -247,28 +233,27 @@ void EventLoop::ArmTimer() {
   // the I/O loop matters: libuv 1.44 runs a timer already due at the start
   // of uv_run(ONCE), then blocks in the poll without a timeout while a
   // thread-pool job keeps the loop alive, so the due work would wait for it.
-  (void)timer_->Start(ms, 0, [this](loop::Timer &) {
+  (void)timer_->Start(ms, 0, [this](loop::Timer&) {
     armed_for_ = -1;
     io_->Stop();
   });
 }
 
-void EventLoop::AddLive(Task *task) {
+void EventLoop::AddLive(Task* task) {
   task->prev_live_ = nullptr;
   task->next_live_ = live_head_;
-  if (live_head_ != nullptr)
-    live_head_->prev_live_ = task;
+  if (live_head_ != nullptr) live_head_->prev_live_ = task;
   live_head_ = task;
   ++live_count_;
 }
 
-void EventLoop::RemoveLive(Task *task) {
+void EventLoop::RemoveLive(Task* task) {
   if (task->prev_live_ != nullptr) {
     task->prev_live_->next_live_ = task->next_live_;
   } else if (live_head_ == task) {
     live_head_ = task->next_live_;
   } else {
-    return; // not in the list
+    return;  // not in the list
   }
   if (task->next_live_ != nullptr)
     task->next_live_->prev_live_ = task->prev_live_;
@@ -277,9 +262,9 @@ void EventLoop::RemoveLive(Task *task) {
 }
 
 void EventLoop::CallSoon(std::function<void()> fn) {
-  CallbackNode *node = free_callbacks_;
+  CallbackNode* node = free_callbacks_;
   if (node != nullptr) {
-    free_callbacks_ = static_cast<CallbackNode *>(node->next_ready);
+    free_callbacks_ = static_cast<CallbackNode*>(node->next_ready);
     --free_count_;
   } else {
     node = new CallbackNode();
@@ -294,8 +279,7 @@ TimerHandle EventLoop::CallLater(absl::Duration delay,
 }
 
 TimerHandle EventLoop::CallAt(Deadline deadline, std::function<void()> fn) {
-  if (deadline.is_never())
-    return TimerHandle();
+  if (deadline.is_never()) return TimerHandle();
   TimerHandle::Key key{deadline.nanos(), ++timer_seq_};
   timers_.emplace(key, std::move(fn));
   return TimerHandle(this, key);
@@ -325,15 +309,14 @@ void EventLoop::DrainFromThread() {
     std::lock_guard<std::mutex> lock(from_thread_mu_);
     batch.swap(from_thread_);
   }
-  for (std::function<void()> &fn : batch)
-    CallSoon(std::move(fn));
+  for (std::function<void()>& fn : batch) CallSoon(std::move(fn));
 }
 
 void EventLoop::SetExceptionHandler(TaskExceptionHandler handler) {
   handler_ = std::move(handler);
 }
 
-void EventLoop::HandleException(Task *task, std::exception_ptr e) noexcept {
+void EventLoop::HandleException(Task* task, std::exception_ptr e) noexcept {
   std::string who = task == nullptr ? std::string("a callback")
                                     : absl::StrCat("task ", task->name());
   if (handler_) {
@@ -354,5 +337,5 @@ void EventLoop::HandleException(Task *task, std::exception_ptr e) noexcept {
   }
 }
 
-} // namespace runtime
-} // namespace evergreen
+}  // namespace runtime
+}  // namespace evergreen

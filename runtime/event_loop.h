@@ -65,46 +65,46 @@ namespace runtime_internal {
 // ReadyNode: an entry of the loop's ready queue (intrusive, FIFO, no
 // allocation): a task (Task derives from it) or a callback node.
 struct ReadyNode {
-  ReadyNode *next_ready = nullptr;
+  ReadyNode* next_ready = nullptr;
   bool is_task = false;
 };
-} // namespace runtime_internal
+}  // namespace runtime_internal
 
 // TimerHandle identifies a callback scheduled with CallLater or CallAt.
 class TimerHandle {
-public:
+ public:
   TimerHandle() = default;
   // Cancel unschedules the callback. Returns false if it already ran, was
   // cancelled, or the handle is empty. Loop thread only.
   bool Cancel() { return loop_ != nullptr && CancelSlow(); }
 
-private:
+ private:
   friend class EventLoop;
   bool CancelSlow();
   using Key = std::pair<int64_t, uint64_t>;
-  TimerHandle(class EventLoop *loop, Key key) : loop_(loop), key_(key) {}
-  class EventLoop *loop_ = nullptr;
+  TimerHandle(class EventLoop* loop, Key key) : loop_(loop), key_(key) {}
+  class EventLoop* loop_ = nullptr;
   Key key_{0, 0};
 };
 
 // ExceptionHandler receives an exception that escaped a callback (task ==
 // nullptr) or a task's target.
 using TaskExceptionHandler =
-    std::function<void(Task *task, std::exception_ptr)>;
+    std::function<void(Task* task, std::exception_ptr)>;
 
 class EventLoop {
-public:
+ public:
   // Create makes this thread's event loop. FailedPrecondition if the thread
   // already has one; the libuv error if the I/O loop cannot be created.
   static absl::StatusOr<std::unique_ptr<EventLoop>> Create();
-  EventLoop(const EventLoop &) = delete;
-  EventLoop &operator=(const EventLoop &) = delete;
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
   // ~EventLoop kills the tasks still alive (their stacks unwind), then closes
   // the I/O loop. Must not run inside a task.
   ~EventLoop();
 
   // Current returns the calling thread's event loop, or nullptr.
-  static EventLoop *Current();
+  static EventLoop* Current();
 
   // Run runs ready callbacks, timers, tasks and I/O until there is nothing
   // left to do, or Stop. Returns OK, or FailedPrecondition when it stopped
@@ -150,12 +150,12 @@ public:
   void SetExceptionHandler(TaskExceptionHandler handler);
 
   // io returns the underlying //loop event loop, for handles and requests.
-  loop::Loop &io() { return *io_; }
+  loop::Loop& io() { return *io_; }
 
   // TaskCount returns the number of tasks started and not finished.
   size_t TaskCount() const { return live_count_; }
 
-private:
+ private:
   friend class Task;
   friend class TimerHandle;
   EventLoop() = default;
@@ -164,16 +164,15 @@ private:
   void RunDueTimers();
   void ArmTimer();
   void DrainFromThread();
-  void HandleException(Task *task, std::exception_ptr e) noexcept;
+  void HandleException(Task* task, std::exception_ptr e) noexcept;
   bool CancelTimer(TimerHandle::Key key);
 
   // The ready queue.
   using ReadyNode = runtime_internal::ReadyNode;
   struct CallbackNode;
-  void PushReady(ReadyNode *node) {
+  void PushReady(ReadyNode* node) {
     // Made ready by a libuv callback: the poll must not block after it.
-    if (in_io_run_)
-      EndPoll();
+    if (in_io_run_) EndPoll();
     node->next_ready = nullptr;
     if (ready_tail_ != nullptr) {
       ready_tail_->next_ready = node;
@@ -183,25 +182,23 @@ private:
     ready_tail_ = node;
     ++ready_size_;
   }
-  ReadyNode *PopReady() {
-    ReadyNode *node = ready_head_;
-    if (node == nullptr)
-      return nullptr;
+  ReadyNode* PopReady() {
+    ReadyNode* node = ready_head_;
+    if (node == nullptr) return nullptr;
     ready_head_ = node->next_ready;
-    if (ready_head_ == nullptr)
-      ready_tail_ = nullptr;
+    if (ready_head_ == nullptr) ready_tail_ = nullptr;
     node->next_ready = nullptr;
     --ready_size_;
     return node;
   }
-  void RecycleCallback(CallbackNode *node);
+  void RecycleCallback(CallbackNode* node);
   // EndPoll makes the running io_->Run return after its current iteration
   // without blocking in the poll (uv_stop).
   void EndPoll();
   // NextForHandoff pops the task at the front of the ready queue if the
   // running task `self`, which is blocking, may switch straight to it;
   // nullptr when it must switch to the hub instead.
-  Task *NextForHandoff(Task *self);
+  Task* NextForHandoff(Task* self);
   // Reap drops the loop's reference to the task that finished last.
   void Reap();
 
@@ -212,15 +209,15 @@ private:
   std::map<int, loop::HandlePtr<loop::Signal>> signal_handlers_;
   loop::HandlePtr<loop::Timer> timer_;
   loop::HandlePtr<loop::Async> async_;
-  Fiber *hub_ = nullptr;
+  Fiber* hub_ = nullptr;
   bool running_ = false;
   // True inside io_->Run: a libuv callback there that makes work ready must
   // end the poll (EndPoll), or the poll blocks until the next timer.
   bool in_io_run_ = false;
   bool stop_ = false;
   bool destroying_ = false;
-  ReadyNode *ready_head_ = nullptr;
-  ReadyNode *ready_tail_ = nullptr;
+  ReadyNode* ready_head_ = nullptr;
+  ReadyNode* ready_tail_ = nullptr;
   size_t ready_size_ = 0;
   // Items of the current round not yet run (the hub's round).
   size_t round_left_ = 0;
@@ -229,10 +226,10 @@ private:
   int handoffs_ = 0;
   // Recycled callback nodes (at most kMaxFreeCallbacks).
   static constexpr size_t kMaxFreeCallbacks = 256;
-  CallbackNode *free_callbacks_ = nullptr;
+  CallbackNode* free_callbacks_ = nullptr;
   size_t free_count_ = 0;
   // The task whose target just ended, until Reap.
-  Task *finished_ = nullptr;
+  Task* finished_ = nullptr;
   std::map<TimerHandle::Key, std::function<void()>> timers_;
   uint64_t timer_seq_ = 0;
   static constexpr int kRoundsBetweenPolls = 16;
@@ -240,18 +237,18 @@ private:
   int64_t armed_for_ = -1;
   // Tasks started and not finished (they keep a reference to themselves),
   // linked through the tasks.
-  void AddLive(Task *task);
-  void RemoveLive(Task *task);
-  Task *live_head_ = nullptr;
+  void AddLive(Task* task);
+  void RemoveLive(Task* task);
+  Task* live_head_ = nullptr;
   size_t live_count_ = 0;
   TaskExceptionHandler handler_;
   std::exception_ptr pending_;
   std::mutex from_thread_mu_;
-  std::vector<std::function<void()>> from_thread_; // guarded by the mutex
-  bool from_thread_closed_ = false;                // guarded by the mutex
+  std::vector<std::function<void()>> from_thread_;  // guarded by the mutex
+  bool from_thread_closed_ = false;                 // guarded by the mutex
 };
 
-} // namespace runtime
-} // namespace evergreen
+}  // namespace runtime
+}  // namespace evergreen
 
-#endif // EVERGREEN_RUNTIME_EVENT_LOOP_H_
+#endif  // EVERGREEN_RUNTIME_EVENT_LOOP_H_

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "runtime/barrier.h"
 #include "runtime/cancel.h"
 #include "runtime/condition.h"
@@ -23,7 +24,6 @@
 #include "runtime/lock.h"
 #include "runtime/semaphore.h"
 #include "runtime/task.h"
-#include "gtest/gtest.h"
 
 namespace evergreen {
 namespace runtime {
@@ -47,32 +47,36 @@ std::shared_ptr<Task> Go(std::function<void()> fn, std::string name = "") {
 }
 
 struct Tracker {
-  explicit Tracker(int *n) : n(n) {}
+  explicit Tracker(int* n) : n(n) {}
   ~Tracker() { ++*n; }
-  int *n;
+  int* n;
 };
 
 // How a waiter is interrupted in the "interrupted waiter" tests.
 enum class Interrupt { kCancel, kKill };
 
-std::string InterruptName(const testing::TestParamInfo<Interrupt> &info) {
+std::string InterruptName(const testing::TestParamInfo<Interrupt>& info) {
   return info.param == Interrupt::kCancel ? "Cancel" : "Kill";
 }
 
 // ---------------------------------------------------------------------------
 // Lock and RLock: the behaviour they share, for both.
 
-template <typename L> struct LockName;
-template <> struct LockName<Lock> {
-  static constexpr const char *kName = "lock";
+template <typename L>
+struct LockName;
+template <>
+struct LockName<Lock> {
+  static constexpr const char* kName = "lock";
 };
-template <> struct LockName<RLock> {
-  static constexpr const char *kName = "rlock";
+template <>
+struct LockName<RLock> {
+  static constexpr const char* kName = "rlock";
 };
 
-template <typename L> class LockLikeTest : public testing::Test {
-protected:
-  static std::string Msg(const char *rest) {
+template <typename L>
+class LockLikeTest : public testing::Test {
+ protected:
+  static std::string Msg(const char* rest) {
     return absl::StrCat(LockName<L>::kName, rest);
   }
 };
@@ -107,7 +111,7 @@ TYPED_TEST(LockLikeTest, WaitersGetTheLockInFifoOrderWithoutBarging) {
       ASSERT_TRUE(lock.Acquire().ok());
       EXPECT_TRUE(lock.IsOwnedByCurrentTask());
       order.push_back(i);
-      ASSERT_TRUE(Yield().ok()); // the others stay queued meanwhile
+      ASSERT_TRUE(Yield().ok());  // the others stay queued meanwhile
       ASSERT_TRUE(lock.Release().ok());
     });
   }
@@ -131,7 +135,7 @@ TYPED_TEST(LockLikeTest, AcquireTimesOutWithDeadlineExceeded) {
     timed_out = lock.Acquire(Deadline::After(absl::Milliseconds(2)));
     EXPECT_EQ(lock.Waiters(), 0u);
     EXPECT_FALSE(lock.IsOwnedByCurrentTask());
-    later = lock.Acquire(); // usable afterwards
+    later = lock.Acquire();  // usable afterwards
     EXPECT_TRUE(lock.IsOwnedByCurrentTask());
     EXPECT_TRUE(lock.Release().ok());
   });
@@ -159,22 +163,22 @@ TYPED_TEST(LockLikeTest, MisuseErrors) {
   absl::Status not_held, other_task, in_callback;
   std::string unlock_what;
   Go([&] {
-    not_held = lock.Release(); // unlocked
+    not_held = lock.Release();  // unlocked
     ASSERT_TRUE(lock.Acquire().ok());
     loop->CallSoon([&] {
       EXPECT_FALSE(lock.TryAcquire());
       in_callback = lock.Release();
     });
     ASSERT_TRUE(Sleep(absl::Milliseconds(1)).ok());
-    EXPECT_TRUE(lock.IsOwnedByCurrentTask()); // nobody took it from us
+    EXPECT_TRUE(lock.IsOwnedByCurrentTask());  // nobody took it from us
     ASSERT_TRUE(lock.Release().ok());
     ++checked;
   });
   Go([&] {
-    other_task = lock.Release(); // held by the first task
+    other_task = lock.Release();  // held by the first task
     try {
       lock.unlock();
-    } catch (const LockError &e) {
+    } catch (const LockError& e) {
       unlock_what = e.what();
     }
     ++checked;
@@ -200,17 +204,16 @@ TYPED_TEST(LockLikeTest, GuardsGiveMutualExclusionAcrossBlockingCalls) {
       for (int i = 0; i < 3; ++i) {
         std::lock_guard<TypeParam> guard(lock);
         max_inside = std::max(max_inside, ++inside);
-        ASSERT_TRUE(Yield().ok()); // the others run and must block
+        ASSERT_TRUE(Yield().ok());  // the others run and must block
         --inside;
         ++entries;
       }
       const bool was_free = !lock.IsLocked();
       std::unique_lock<TypeParam> maybe(lock, std::try_to_lock);
       EXPECT_EQ(maybe.owns_lock(), was_free);
-      if (maybe.owns_lock())
-        maybe.unlock();
+      if (maybe.owns_lock()) maybe.unlock();
       ++entries;
-      std::scoped_lock both(lock, other); // std::lock over try_lock/lock
+      std::scoped_lock both(lock, other);  // std::lock over try_lock/lock
       ++entries;
     });
   }
@@ -240,8 +243,7 @@ TYPED_TEST(LockLikeTest, KillingAWaiterKeepsTheQueueOrder) {
       order.push_back(name);
       ASSERT_TRUE(lock.Release().ok());
     });
-    if (name == "b")
-      victim = t;
+    if (name == "b") victim = t;
   }
   Go([&] {
     EXPECT_EQ(lock.Waiters(), 3u);
@@ -334,7 +336,7 @@ void CheckInterruptedGranteePassesTheLockOn(Interrupt how) {
     ASSERT_TRUE(go.Wait().ok());
     loop->CallSoon([&] {
       // Scheduled before the Release below wakes A, so it runs first.
-      EXPECT_EQ(lock.Waiters(), 1u); // only B is still queued
+      EXPECT_EQ(lock.Waiters(), 1u);  // only B is still queued
       if (how == Interrupt::kCancel) {
         scope.Cancel();
       } else {
@@ -396,7 +398,7 @@ TYPED_TEST(LockLikeTest, ATaskKilledWhileHoldingReleasesOnlyThroughAGuard) {
     (void)never.Wait();
   });
   Go([&] {
-    ASSERT_TRUE(guarded.Acquire().ok()); // blocks until the kill below
+    ASSERT_TRUE(guarded.Acquire().ok());  // blocks until the kill below
     waiter_got = true;
     ASSERT_TRUE(guarded.Release().ok());
   });
@@ -452,7 +454,7 @@ TEST(RLockTest, ReentrantLevelsAndOwnership) {
       EXPECT_EQ(lock.Count(), 4u);
     }
     EXPECT_EQ(lock.Count(), 3u);
-    ASSERT_TRUE(Yield().ok()); // the other task tries and queues
+    ASSERT_TRUE(Yield().ok());  // the other task tries and queues
     for (int i = 0; i < 3; ++i) {
       trace.push_back(absl::StrCat("release ", i));
       ASSERT_TRUE(lock.Release().ok());
@@ -484,7 +486,7 @@ TEST(SemaphoreTest, CountsTryAcquireAndCallbacks) {
   Semaphore sem(2);
   EXPECT_EQ(sem.value(), 2u);
   EXPECT_TRUE(sem.TryAcquire());
-  EXPECT_TRUE(sem.Acquire().ok()); // a free unit: no task needed
+  EXPECT_TRUE(sem.Acquire().ok());  // a free unit: no task needed
   EXPECT_FALSE(sem.TryAcquire());
   absl::Status would_block = sem.Acquire();
   EXPECT_EQ(would_block.code(), StatusCode::kFailedPrecondition);
@@ -493,7 +495,7 @@ TEST(SemaphoreTest, CountsTryAcquireAndCallbacks) {
   absl::Status zero = sem.Release(0);
   EXPECT_EQ(zero.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(zero.message(), "semaphore release: n must be at least 1");
-  EXPECT_TRUE(sem.Release(3).ok()); // unbounded: above the initial value
+  EXPECT_TRUE(sem.Release(3).ok());  // unbounded: above the initial value
   EXPECT_EQ(sem.value(), 3u);
   int got = 0;
   for (int i = 0; i < 4; ++i) {
@@ -505,7 +507,7 @@ TEST(SemaphoreTest, CountsTryAcquireAndCallbacks) {
   loop->CallLater(absl::Milliseconds(1), [&] {
     EXPECT_EQ(got, 3);
     EXPECT_EQ(sem.Waiters(), 1u);
-    EXPECT_TRUE(sem.Release().ok()); // from a callback
+    EXPECT_TRUE(sem.Release().ok());  // from a callback
   });
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_EQ(got, 4);
@@ -525,10 +527,10 @@ TEST(SemaphoreTest, UnitsGoToWaitersInFifoOrderWithoutBarging) {
   Go([&] {
     EXPECT_EQ(sem.Waiters(), 5u);
     ASSERT_TRUE(sem.Release(2).ok());
-    EXPECT_EQ(sem.value(), 0u); // both units handed to waiters 0 and 1
+    EXPECT_EQ(sem.value(), 0u);  // both units handed to waiters 0 and 1
     EXPECT_FALSE(sem.TryAcquire());
     Go([&] {
-      ASSERT_TRUE(sem.Acquire().ok()); // queues behind 2, 3, 4
+      ASSERT_TRUE(sem.Acquire().ok());  // queues behind 2, 3, 4
       order.push_back(5);
     });
     ASSERT_TRUE(Yield().ok());
@@ -562,14 +564,13 @@ TEST(SemaphoreTest, TimeoutScopeAndKillLeaveItUsable) {
       ASSERT_TRUE(sem.Acquire().ok());
       order.push_back(name);
     });
-    if (name == "b")
-      victim = t;
+    if (name == "b") victim = t;
   }
   Go([&] {
     EXPECT_EQ(sem.Waiters(), 4u);
     EXPECT_TRUE(victim->Kill().ok());
     EXPECT_EQ(sem.Waiters(), 3u);
-    ASSERT_TRUE(first->Join().ok()); // it gave up twice
+    ASSERT_TRUE(first->Join().ok());  // it gave up twice
     EXPECT_EQ(sem.Waiters(), 2u);
     ASSERT_TRUE(sem.Release(3).ok());
   });
@@ -603,7 +604,7 @@ TEST_P(SemaphoreInterruptTest, InterruptedGranteePassesTheUnitOn) {
   });
   Go([&] {
     EXPECT_EQ(sem.Waiters(), 2u);
-    loop->CallSoon([&] { // before A, which the Release below wakes
+    loop->CallSoon([&] {  // before A, which the Release below wakes
       if (GetParam() == Interrupt::kCancel) {
         scope.Cancel();
       } else {
@@ -611,7 +612,7 @@ TEST_P(SemaphoreInterruptTest, InterruptedGranteePassesTheUnitOn) {
       }
     });
     ASSERT_TRUE(sem.Release().ok());
-    EXPECT_EQ(sem.value(), 0u); // handed to A
+    EXPECT_EQ(sem.value(), 0u);  // handed to A
   });
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_FALSE(a_got);
@@ -641,7 +642,7 @@ TEST(BoundedSemaphoreTest, ReleaseAboveTheInitialValueIsAnError) {
   EXPECT_EQ(sem.value(), 2u);
   ASSERT_TRUE(sem.TryAcquire());
   EXPECT_EQ(sem.Release(2).code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(sem.value(), 1u); // nothing released by the failed call
+  EXPECT_EQ(sem.value(), 1u);  // nothing released by the failed call
   EXPECT_TRUE(sem.Release().ok());
   EXPECT_EQ(sem.value(), 2u);
   EXPECT_EQ(sem.Release(0).code(), StatusCode::kInvalidArgument);
@@ -658,10 +659,10 @@ TEST(BoundedSemaphoreTest, ReleaseAboveTheInitialValueIsAnError) {
   Go([&] {
     EXPECT_EQ(got, 2);
     EXPECT_EQ(sem.Waiters(), 1u);
-    ASSERT_TRUE(sem.Release().ok()); // to the waiter
+    ASSERT_TRUE(sem.Release().ok());  // to the waiter
     ASSERT_TRUE(sem.Release().ok());
     ASSERT_TRUE(sem.Release().ok());
-    third = sem.Release(); // all three units are back
+    third = sem.Release();  // all three units are back
   });
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_EQ(got, 3);
@@ -677,7 +678,7 @@ TEST(ConditionTest, NotifyWakesInFifoOrderAndWaitersRequeueOnTheLock) {
   Lock lock;
   Condition cond(lock);
   std::vector<int> order;
-  cond.Notify(); // nobody waits: no effect, not remembered
+  cond.Notify();  // nobody waits: no effect, not remembered
   cond.NotifyAll();
   for (int i = 0; i < 5; ++i) {
     Go([&, i] {
@@ -689,7 +690,7 @@ TEST(ConditionTest, NotifyWakesInFifoOrderAndWaitersRequeueOnTheLock) {
   }
   Go([&] {
     EXPECT_EQ(cond.Waiters(), 5u);
-    EXPECT_FALSE(lock.IsLocked()); // every waiter released it
+    EXPECT_FALSE(lock.IsLocked());  // every waiter released it
     cond.Notify(2);
     EXPECT_EQ(cond.Waiters(), 3u);
     ASSERT_TRUE(Yield().ok());
@@ -698,7 +699,7 @@ TEST(ConditionTest, NotifyWakesInFifoOrderAndWaitersRequeueOnTheLock) {
       std::lock_guard<Lock> guard(lock);
       cond.NotifyAll();
       ASSERT_TRUE(Yield().ok());
-      EXPECT_EQ(lock.Waiters(), 3u); // woken, queued on the lock in order
+      EXPECT_EQ(lock.Waiters(), 3u);  // woken, queued on the lock in order
       EXPECT_EQ(order.size(), 2u);
     }
   });
@@ -724,8 +725,8 @@ TEST(ConditionTest, WaitForRechecksThePredicateOnEveryWakeup) {
     seen = items;
   });
   Go([&] {
-    EXPECT_EQ(calls, 1); // checked once before waiting
-    cond.Notify();       // a wakeup with nothing changed
+    EXPECT_EQ(calls, 1);  // checked once before waiting
+    cond.Notify();        // a wakeup with nothing changed
     ASSERT_TRUE(Yield().ok());
     EXPECT_EQ(calls, 2);
     for (int i = 0; i < 3; ++i) {
@@ -736,11 +737,11 @@ TEST(ConditionTest, WaitForRechecksThePredicateOnEveryWakeup) {
       }
       ASSERT_TRUE(Yield().ok());
     }
-    cond.Notify(); // after it returned: nobody to wake
+    cond.Notify();  // after it returned: nobody to wake
   });
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_TRUE(s.ok()) << s;
-  EXPECT_EQ(calls, 5); // first check + 4 wakeups
+  EXPECT_EQ(calls, 5);  // first check + 4 wakeups
   EXPECT_EQ(seen, 3);
   EXPECT_FALSE(lock.IsLocked());
 }
@@ -767,7 +768,7 @@ TEST(ConditionTest, TimeoutsReturnDeadlineExceededHoldingTheLock) {
     EXPECT_EQ(cond.Waiters(), 0u);
   });
   Go([&] {
-    ASSERT_TRUE(lock.Acquire().ok()); // possible only while the other waits
+    ASSERT_TRUE(lock.Acquire().ok());  // possible only while the other waits
     other_ran_meanwhile = true;
     ASSERT_TRUE(lock.Release().ok());
   });
@@ -776,7 +777,7 @@ TEST(ConditionTest, TimeoutsReturnDeadlineExceededHoldingTheLock) {
   EXPECT_EQ(wait.message(), "condition wait: deadline exceeded");
   EXPECT_EQ(wait_for.code(), StatusCode::kDeadlineExceeded) << wait_for;
   EXPECT_EQ(wait_for.message(), "condition wait_for: deadline exceeded");
-  EXPECT_EQ(calls, 2); // before waiting, and after the timeout wakeup
+  EXPECT_EQ(calls, 2);  // before waiting, and after the timeout wakeup
   EXPECT_TRUE(other_ran_meanwhile);
   EXPECT_TRUE(owned_after_wait);
   EXPECT_TRUE(owned_after_wait_for);
@@ -797,8 +798,8 @@ TEST(ConditionTest, TimedOutWaitReacquiresAfterTheHolderReleases) {
   });
   Go([&] {
     ASSERT_TRUE(lock.Acquire().ok());
-    ASSERT_TRUE(Sleep(absl::Milliseconds(10)).ok()); // past the timeout
-    EXPECT_EQ(lock.Waiters(), 1u); // the timed-out waiter wants it back
+    ASSERT_TRUE(Sleep(absl::Milliseconds(10)).ok());  // past the timeout
+    EXPECT_EQ(lock.Waiters(), 1u);  // the timed-out waiter wants it back
     holder_released = true;
     ASSERT_TRUE(lock.Release().ok());
   });
@@ -819,7 +820,7 @@ TEST(ConditionTest, ANotificationRacingWithTheDeadlineCounts) {
   absl::Status s = absl::UnknownError("not run");
   Go([&] {
     d = Deadline::After(absl::Milliseconds(100));
-    ASSERT_TRUE(SleepUntil(d).ok()); // its timer runs first in that round
+    ASSERT_TRUE(SleepUntil(d).ok());  // its timer runs first in that round
     cond.Notify();
   });
   Go([&] {
@@ -884,7 +885,7 @@ TEST(ConditionTest, KillDuringWaitReleasesThroughTheGuard) {
     EXPECT_TRUE(a->Kill().ok());
     EXPECT_EQ(destroyed, 1);
     EXPECT_EQ(cond.Waiters(), 1u);
-    EXPECT_FALSE(lock.IsLocked()); // its guard released what Wait took
+    EXPECT_FALSE(lock.IsLocked());  // its guard released what Wait took
     std::lock_guard<Lock> guard(lock);
     flag = true;
     cond.Notify();
@@ -916,14 +917,14 @@ TEST(ConditionTest, KillWhileReacquiringPassesTheNotificationOn) {
   });
   Go([&] {
     std::unique_lock<Lock> guard(lock);
-    cond.Notify(1); // A
+    cond.Notify(1);  // A
     ASSERT_TRUE(Yield().ok());
-    EXPECT_EQ(lock.Waiters(), 1u); // A, re-acquiring
+    EXPECT_EQ(lock.Waiters(), 1u);  // A, re-acquiring
     EXPECT_TRUE(a->Kill().ok());
-    EXPECT_EQ(cond.Waiters(), 0u); // B got A's notification
+    EXPECT_EQ(cond.Waiters(), 0u);  // B got A's notification
     EXPECT_TRUE(lock.IsOwnedByCurrentTask());
     ASSERT_TRUE(Yield().ok());
-    EXPECT_EQ(lock.Waiters(), 1u); // B, re-acquiring
+    EXPECT_EQ(lock.Waiters(), 1u);  // B, re-acquiring
   });
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_TRUE(a->killed());
@@ -949,7 +950,7 @@ TEST_P(ConditionInterruptTest, InterruptedNotifiedWaiterPassesItOn) {
       std::unique_lock<Lock> guard(lock);
       try {
         (void)cond.Wait();
-      } catch (const Cancelled &) {
+      } catch (const Cancelled&) {
         held_while_unwinding = lock.IsOwnedByCurrentTask();
         throw;
       }
@@ -962,7 +963,7 @@ TEST_P(ConditionInterruptTest, InterruptedNotifiedWaiterPassesItOn) {
   });
   Go([&] {
     EXPECT_EQ(cond.Waiters(), 2u);
-    loop->CallSoon([&] { // before A, which the Notify below wakes
+    loop->CallSoon([&] {  // before A, which the Notify below wakes
       if (GetParam() == Interrupt::kCancel) {
         scope.Cancel();
       } else {
@@ -976,7 +977,7 @@ TEST_P(ConditionInterruptTest, InterruptedNotifiedWaiterPassesItOn) {
   EXPECT_TRUE(b_status.ok()) << b_status;
   if (GetParam() == Interrupt::kCancel) {
     EXPECT_EQ(a_status.code(), StatusCode::kCancelled) << a_status;
-    EXPECT_TRUE(held_while_unwinding); // the lock was free: retaken
+    EXPECT_TRUE(held_while_unwinding);  // the lock was free: retaken
   } else {
     EXPECT_TRUE(a->killed());
   }
@@ -1002,7 +1003,7 @@ TEST(ConditionTest, WithTimeoutWhileAnotherTaskHoldsTheLock) {
     // The guard's unlock was absorbed; the holder still has the lock.
     other_held_at_timeout = lock.IsLocked();
     owned_after = lock.IsOwnedByCurrentTask();
-    release_after = lock.Release(); // nothing owed any more
+    release_after = lock.Release();  // nothing owed any more
   });
   Go([&] {
     ASSERT_TRUE(lock.Acquire().ok());
@@ -1085,13 +1086,13 @@ TEST(BarrierTest, MisuseAndDegenerateParties) {
   EXPECT_EQ(zero.status().message(),
             "barrier wait: parties must be at least 1");
   Barrier one(1);
-  absl::StatusOr<size_t> alone = one.Wait(); // never blocks
+  absl::StatusOr<size_t> alone = one.Wait();  // never blocks
   ASSERT_TRUE(alone.ok()) << alone.status();
   EXPECT_EQ(*alone, 0u);
   Barrier two(2);
   absl::StatusOr<size_t> outside = two.Wait();
   EXPECT_EQ(outside.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(two.n_waiting(), 0u); // not counted as an arrival
+  EXPECT_EQ(two.n_waiting(), 0u);  // not counted as an arrival
   EXPECT_FALSE(two.broken());
 }
 
@@ -1112,8 +1113,7 @@ TEST(BarrierTest, TimeoutBreaksTheBarrierForEveryoneUntilReset) {
     EXPECT_FALSE(barrier.broken());
     for (int i = 0; i < 3; ++i) {
       Go([&] {
-        if (barrier.Wait().ok())
-          ++passed_after_reset;
+        if (barrier.Wait().ok()) ++passed_after_reset;
       });
     }
   });
@@ -1161,8 +1161,7 @@ TEST_P(BarrierInterruptTest, InterruptingAWaiterBreaksTheBarrier) {
     barrier.Reset();
     for (int i = 0; i < 3; ++i) {
       Go([&] {
-        if (barrier.Wait().ok())
-          ++passed_after_reset;
+        if (barrier.Wait().ok()) ++passed_after_reset;
       });
     }
   });
@@ -1191,7 +1190,7 @@ TEST(BarrierTest, KilledAfterTheBarrierPassedDoesNotBreakIt) {
   });
   absl::StatusOr<size_t> last = absl::UnknownError("not run");
   Go([&] {
-    loop->CallSoon([&] { EXPECT_TRUE(a->Kill().ok()); }); // before A runs
+    loop->CallSoon([&] { EXPECT_TRUE(a->Kill().ok()); });  // before A runs
     last = barrier.Wait();
   });
   ASSERT_TRUE(loop->Run().ok());
@@ -1211,7 +1210,7 @@ TEST(BarrierTest, AbortAndResetWakeTheWaiters) {
   Go(wait);
   Go([&] {
     EXPECT_EQ(barrier.n_waiting(), 2u);
-    barrier.Reset(); // waiters get ABORTED; the barrier is not broken
+    barrier.Reset();  // waiters get ABORTED; the barrier is not broken
     EXPECT_FALSE(barrier.broken());
     EXPECT_EQ(barrier.n_waiting(), 0u);
     ASSERT_TRUE(Yield().ok());
@@ -1221,7 +1220,7 @@ TEST(BarrierTest, AbortAndResetWakeTheWaiters) {
     barrier.Abort();
     EXPECT_TRUE(barrier.broken());
     ASSERT_TRUE(Yield().ok());
-    wait(); // broken: fails at once
+    wait();  // broken: fails at once
   });
   Go([&] {
     ASSERT_TRUE(third_go.Wait().ok());
@@ -1232,6 +1231,6 @@ TEST(BarrierTest, AbortAndResetWakeTheWaiters) {
   EXPECT_TRUE(barrier.broken());
 }
 
-} // namespace
-} // namespace runtime
-} // namespace evergreen
+}  // namespace
+}  // namespace runtime
+}  // namespace evergreen

@@ -8,13 +8,13 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "loop/idle.h"
 #include "loop/timer.h"
 #include "runtime/cancel.h"
 #include "runtime/event.h"
 #include "runtime/event_loop.h"
 #include "runtime/test_util.h"
-#include "gtest/gtest.h"
 
 namespace evergreen {
 namespace runtime {
@@ -52,7 +52,7 @@ TEST(EventLoopTest, WorkMadeReadyBeforeThePollDoesNotWaitForTheNextTimer) {
     for (int round = 0; round < 3; ++round) {
       Event event;
       auto timer = loop::Timer::Create(loop->io());
-      ASSERT_TRUE(timer->Start(0, 0, [&](loop::Timer &) { event.Set(); }).ok());
+      ASSERT_TRUE(timer->Start(0, 0, [&](loop::Timer&) { event.Set(); }).ok());
       ASSERT_TRUE(event.Wait().ok());
       ++woken;
     }
@@ -60,7 +60,7 @@ TEST(EventLoopTest, WorkMadeReadyBeforeThePollDoesNotWaitForTheNextTimer) {
     auto prepare = loop::Prepare::Create(loop->io());
     Event event;
     ASSERT_TRUE(prepare
-                    ->Start([&](loop::Prepare &h) {
+                    ->Start([&](loop::Prepare& h) {
                       (void)h.Stop();
                       event.Set();
                     })
@@ -151,9 +151,9 @@ TEST(TaskTest, YieldInterleavesFifo) {
 }
 
 struct Tracker {
-  explicit Tracker(int *n) : n(n) {}
+  explicit Tracker(int* n) : n(n) {}
   ~Tracker() { ++*n; }
-  int *n;
+  int* n;
 };
 
 TEST(TaskTest, KillUnwindsABlockedTaskFromAnotherTask) {
@@ -171,7 +171,7 @@ TEST(TaskTest, KillUnwindsABlockedTaskFromAnotherTask) {
     ASSERT_TRUE(victim->Kill().ok());
     EXPECT_FALSE(victim->IsAlive());
     EXPECT_EQ(destroyed, 1);
-    EXPECT_EQ(never.Waiters(), 0u); // the waiter left the queue
+    EXPECT_EQ(never.Waiters(), 0u);  // the waiter left the queue
   });
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_TRUE(victim->killed());
@@ -193,7 +193,7 @@ TEST(TaskTest, KillFromACallbackDuringSleepAndSelfKill) {
     (void)Task::Current()->Kill();
     ADD_FAILURE() << "Kill on itself returned";
   });
-  ASSERT_TRUE(loop->Run().ok()); // the hour-long timer is gone
+  ASSERT_TRUE(loop->Run().ok());  // the hour-long timer is gone
   EXPECT_EQ(destroyed, 2);
   EXPECT_TRUE(sleeper->killed());
   EXPECT_TRUE(self->killed());
@@ -206,7 +206,7 @@ TEST(TaskTest, UncaughtExceptionStopsTheLoopAndRethrows) {
       {
         try {
           (void)loop->Run();
-        } catch (const std::runtime_error &e) {
+        } catch (const std::runtime_error& e) {
           EXPECT_STREQ(e.what(), "boom");
           throw;
         }
@@ -217,7 +217,7 @@ TEST(TaskTest, UncaughtExceptionStopsTheLoopAndRethrows) {
 TEST(TaskTest, CustomExceptionHandlerSeesTheTask) {
   auto loop = NewLoop();
   std::vector<std::string> seen;
-  loop->SetExceptionHandler([&](Task *t, std::exception_ptr) {
+  loop->SetExceptionHandler([&](Task* t, std::exception_ptr) {
     seen.push_back(t == nullptr ? "callback" : t->name());
   });
   ASSERT_TRUE(Task::SpawnWith(TaskOptions{"thrower"}, [] {
@@ -270,7 +270,7 @@ TEST(CancelScopeTest, NestedScopesOuterDeadlineWins) {
               }).ok());
   ASSERT_TRUE(loop->Run().ok());
   EXPECT_EQ(outer.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_TRUE(inner.ok()); // never returned: the exception passed through
+  EXPECT_TRUE(inner.ok());  // never returned: the exception passed through
 }
 
 TEST(CancelScopeTest, CancelFromAnotherTaskAndCancelledScopeFailsFast) {
@@ -283,11 +283,11 @@ TEST(CancelScopeTest, CancelFromAnotherTaskAndCancelledScopeFailsFast) {
                 s = scope.Run([&] {
                   try {
                     (void)never.Wait();
-                  } catch (const Cancelled &) {
+                  } catch (const Cancelled&) {
                     // A cancelled scope: every later blocking call throws.
                     try {
                       (void)Sleep(absl::Milliseconds(1));
-                    } catch (const Cancelled &) {
+                    } catch (const Cancelled&) {
                       ++blocking_calls_after_cancel;
                     }
                     throw;
@@ -352,7 +352,7 @@ TEST(CancelScopeTest, ShieldKeepsAnOuterCancelOutUntilItEnds) {
                   });
                   ++blocking_after;
                   (void)Sleep(absl::Milliseconds(1));
-                  ++blocking_after; // never reached
+                  ++blocking_after;  // never reached
                 });
               }).ok());
   ASSERT_TRUE(Task::Spawn([&] {
@@ -395,7 +395,7 @@ TEST(CancelScopeTest, AKillGoesThroughAShield) {
   auto loop = NewLoop();
   int destroyed = 0;
   struct Tracker {
-    int *n;
+    int* n;
     ~Tracker() { ++*n; }
   };
   absl::StatusOr<std::shared_ptr<Task>> victim = Task::Spawn([&] {
@@ -432,16 +432,14 @@ TEST(EventLoopTest, CallFromThreadFromManyThreads) {
     threads.emplace_back([&] {
       for (int i = 0; i < kEach; ++i) {
         ASSERT_TRUE(loop->CallFromThread([&] {
-                          if (++received == kThreads * kEach)
-                            loop->Stop();
+                          if (++received == kThreads * kEach) loop->Stop();
                         })
                         .ok());
       }
     });
   }
   ASSERT_TRUE(loop->RunForever().ok());
-  for (std::thread &t : threads)
-    t.join();
+  for (std::thread& t : threads) t.join();
   EXPECT_EQ(received, kThreads * kEach);
 }
 
@@ -455,7 +453,7 @@ TEST(EventLoopTest, DestroyingTheLoopKillsLiveTasks) {
       Tracker t(&destroyed);
       (void)never.Wait();
     });
-    EXPECT_FALSE(loop->Run().ok()); // deadlock reported
+    EXPECT_FALSE(loop->Run().ok());  // deadlock reported
   }
   EXPECT_EQ(destroyed, 1);
   EXPECT_FALSE(task->IsAlive());
@@ -480,7 +478,7 @@ TEST(TaskTest, ChildFinishingWhileItsCreatorIsBlockedReturnsToTheLoop) {
   EXPECT_EQ(order, (std::vector<std::string>{"parent spawned", "child",
                                              "parent after yield 1",
                                              "parent after yield 2"}));
-  EXPECT_TRUE(parent_weak.expired()); // nothing leaked
+  EXPECT_TRUE(parent_weak.expired());  // nothing leaked
 }
 
 TEST(TaskTest, HundredThousandTasksAlive) {
@@ -518,14 +516,13 @@ TEST(TaskTest, HandOffsDoNotStarveTimersOrCallbacks) {
   Event ping, pong;
   bool timer_fired = false, callback_ran = false, stop = false;
   long round_trips = 0;
-  constexpr long kMaxRoundTrips = 5000000; // bounds the test if starved
+  constexpr long kMaxRoundTrips = 5000000;  // bounds the test if starved
   (*loop)->CallLater(absl::Milliseconds(1), [&] { timer_fired = true; });
   auto peer = Task::Spawn([&] {
     for (;;) {
       ASSERT_TRUE(ping.Wait().ok());
       ping.Clear();
-      if (stop)
-        return;
+      if (stop) return;
       pong.Set();
     }
   });
@@ -567,8 +564,7 @@ TEST(TaskTest, HandOffsKeepFifoOrder) {
   }
   auto waker = Task::Spawn([&] {
     go.Set();
-    for (auto &t : tasks)
-      ASSERT_TRUE(t->Join().ok());
+    for (auto& t : tasks) ASSERT_TRUE(t->Join().ok());
     order.push_back(99);
   });
   ASSERT_TRUE(waker.ok());
@@ -576,6 +572,6 @@ TEST(TaskTest, HandOffsKeepFifoOrder) {
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 99}));
 }
 
-} // namespace
-} // namespace runtime
-} // namespace evergreen
+}  // namespace
+}  // namespace runtime
+}  // namespace evergreen
