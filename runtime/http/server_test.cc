@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
+#include "runtime/http/test_util.h"
 #include "runtime/io/tcp.h"
 #include "runtime/task.h"
 #include "runtime/test_util.h"
@@ -34,77 +35,15 @@ Response Echo(Request &req) {
   return r;
 }
 
-// WithServer runs `client(port)` in a task while a server with `options`
-// answers; a 10 s watchdog bounds the test.
-void WithServer(const ServerOptions &options,
-                const std::function<void(uint16_t)> &client,
-                Handler handler = Echo) {
-  auto loop = NewLoop();
-  auto listener = io::TcpListener::Listen("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  io::TcpListener *l = listener->get();
-  uint16_t port = l->LocalAddress()->port();
-  absl::Status served = absl::UnknownError("not run");
-  auto server =
-      Task::Spawn([&] { served = Serve(*l, std::move(handler), options); });
-  ASSERT_TRUE(server.ok());
-  auto driver = Task::Spawn([&] {
-    absl::Status s = WithTimeout(absl::Seconds(10), [&] { client(port); });
-    EXPECT_TRUE(s.ok()) << s;
-    l->Close();
-  });
-  ASSERT_TRUE(driver.ok());
-  ASSERT_TRUE(loop->Run().ok());
-  EXPECT_TRUE(served.ok()) << served;
-}
-
-// Exchange sends `raw` on a new connection and returns everything the
-// server sent until it closed the connection.
-std::string Exchange(uint16_t port, const std::string &raw) {
-  auto conn = io::TcpStream::Connect("127.0.0.1", port,
-                                     Deadline::After(absl::Seconds(5)));
-  if (!conn.ok()) {
-    ADD_FAILURE() << conn.status();
-    return "";
-  }
-  EXPECT_TRUE((*conn)->Write(raw).ok());
-  std::string got;
-  while (true) {
-    auto r = (*conn)->ReadSome();
-    if (!r.ok())
-      break;
-    got += *r;
-  }
-  return got;
-}
-
-// Responses splits what Exchange returned into responses (status line +
-// body), using Content-Length.
-std::vector<std::pair<std::string, std::string>>
-Responses(absl::string_view all) {
-  std::vector<std::pair<std::string, std::string>> out;
-  while (!all.empty()) {
-    size_t end = all.find("\r\n\r\n");
-    if (end == absl::string_view::npos)
-      break;
-    absl::string_view head = all.substr(0, end);
-    size_t length = 0;
-    for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
-      if (absl::StartsWithIgnoreCase(line, "content-length: ")) {
-        EXPECT_TRUE(absl::SimpleAtoi(line.substr(16), &length)) << line;
-      }
-    }
-    out.emplace_back(std::string(head.substr(0, head.find("\r\n"))),
-                     std::string(all.substr(end + 4, length)));
-    all.remove_prefix(std::min(all.size(), end + 4 + length));
-  }
-  return out;
+void WithEcho(const ServerOptions &options,
+              const std::function<void(uint16_t)> &client) {
+  WithServer(options, client, Echo);
 }
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 TEST(HttpServerTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(
         port, "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
               "GET /b HTTP/1.1\r\nHost: h\r\nX-Echo: two\r\n\r\n"
@@ -123,7 +62,7 @@ TEST(HttpServerTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
 }
 
 TEST(HttpServerTest, ChunkedBodyIsJoined) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(port, "POST /up HTTP/1.1\r\nHost: h\r\n"
                                      "Transfer-Encoding: chunked\r\n"
                                      "Connection: close\r\n\r\n"
@@ -136,7 +75,7 @@ TEST(HttpServerTest, ChunkedBodyIsJoined) {
 }
 
 TEST(HttpServerTest, HeadHasTheLengthButNoBody) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(
         port, "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 200 OK\r\n")) << got;
@@ -149,7 +88,7 @@ TEST(HttpServerTest, HeadHasTheLengthButNoBody) {
 }
 
 TEST(HttpServerTest, Http10ClosesUnlessKeepAliveAsked) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(port, "GET /old HTTP/1.0\r\n\r\n");
     EXPECT_EQ(Responses(got),
               (Pairs{{"HTTP/1.1 200 OK", "GET path=/old query= body= v=1.0"}}));
@@ -167,7 +106,7 @@ TEST(HttpServerTest, MalformedAndOversizedRequestsGetTheirStatus) {
   o.max_target_bytes = 100;
   o.max_header_bytes = 1000;
   o.max_body_bytes = 50;
-  WithServer(o, [](uint16_t port) {
+  WithEcho(o, [](uint16_t port) {
     struct Case {
       std::string request;
       std::string status;
@@ -206,7 +145,7 @@ TEST(HttpServerTest, SlowClientsTimeOut) {
   o.header_timeout = absl::Milliseconds(100);
   o.body_timeout = absl::Milliseconds(100);
   o.idle_timeout = absl::Milliseconds(100);
-  WithServer(o, [](uint16_t port) {
+  WithEcho(o, [](uint16_t port) {
     // Half a head, then nothing: 408.
     std::string got = Exchange(port, "GET / HTTP/1.1\r\nHost:");
     EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 408 Request Timeout\r\n"))
@@ -222,7 +161,7 @@ TEST(HttpServerTest, SlowClientsTimeOut) {
 }
 
 TEST(HttpServerTest, AThrowingHandlerIs500AndOthersGoOn) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(port, "GET /throw HTTP/1.1\r\n\r\n");
     EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 500 Internal Server Error\r\n"))
         << got;
