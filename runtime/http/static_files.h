@@ -46,7 +46,7 @@ struct StaticFilesOptions {
 };
 
 class StaticFiles {
-public:
+ public:
   // Create resolves `root` (a folder) to its real path. NotFound or
   // InvalidArgument ("static files /x: not a folder") otherwise.
   static absl::StatusOr<StaticFiles> Create(absl::string_view root,
@@ -54,17 +54,17 @@ public:
 
   // Serve answers `req` with the file at `path` (relative to the root, as
   // sent: percent-encoded, with or without a leading '/').
-  Response Serve(const Request &req, absl::string_view path) const;
+  Response Serve(const Request& req, absl::string_view path) const;
 
-  const std::string &root() const { return root_; }
+  const std::string& root() const { return root_; }
 
-private:
+ private:
   StaticFiles(std::string root, StaticFilesOptions options)
       : root_(std::move(root)), options_(std::move(options)) {}
-  Response ServeFile(const Request &req, const std::string &relative,
+  Response ServeFile(const Request& req, const std::string& relative,
                      bool folder_ok, absl::string_view request_path) const;
 
-  std::string root_; // real path, no trailing '/'
+  std::string root_;  // real path, no trailing '/'
   StaticFilesOptions options_;
 };
 
@@ -75,14 +75,14 @@ absl::string_view ContentType(absl::string_view name);
 // HttpDate formats `t` as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT");
 // ParseHttpDate reads one (false when malformed).
 std::string HttpDate(absl::Time t);
-bool ParseHttpDate(absl::string_view s, absl::Time *t);
+bool ParseHttpDate(absl::string_view s, absl::Time* t);
 
 // PercentDecode decodes %XX escapes ('+' is left alone: it is a path);
 // false for a malformed escape.
-bool PercentDecode(absl::string_view in, std::string *out);
+bool PercentDecode(absl::string_view in, std::string* out);
 
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen
 
-#endif // EVERGREEN_RUNTIME_HTTP_STATIC_FILES_H_
+#endif  // EVERGREEN_RUNTIME_HTTP_STATIC_FILES_H_

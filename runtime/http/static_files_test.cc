@@ -9,15 +9,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "runtime/http/test_util.h"
 #include "gtest/gtest.h"
+#include "runtime/http/test_util.h"
 
 namespace evergreen {
 namespace runtime {
 namespace http {
 namespace {
 
-void WriteFile(const std::string &path, const std::string &data) {
+void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream f(path, std::ios::binary);
   f << data;
   ASSERT_TRUE(f.good()) << path;
@@ -28,9 +28,9 @@ void WriteFile(const std::string &path, const std::string &data) {
 // that stays), outside -> ../secret.txt (one that leaves); secret.txt next
 // to www/.
 class StaticFilesTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
-    const char *tmp = getenv("TEST_TMPDIR");
+    const char* tmp = getenv("TEST_TMPDIR");
     std::string base =
         absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/static.XXXXXX");
     ASSERT_NE(mkdtemp(base.data()), nullptr);
@@ -55,21 +55,20 @@ protected:
     EXPECT_EQ(system(cmd.c_str()), 0);
   }
   // Get runs the file server under /static/ and sends `raw` requests.
-  void Run(const std::function<void(uint16_t)> &client) {
+  void Run(const std::function<void(uint16_t)>& client) {
     auto files = StaticFiles::Create(www_);
     ASSERT_TRUE(files.ok()) << files.status();
-    WithServer({}, client, [files = *files](Request &req) {
+    WithServer({}, client, [files = *files](Request& req) {
       absl::string_view path = req.path;
-      if (absl::ConsumePrefix(&path, "/static/"))
-        return files.Serve(req, path);
+      if (absl::ConsumePrefix(&path, "/static/")) return files.Serve(req, path);
       return Response::Text(404, "not routed\n");
     });
   }
-  static std::string Get(uint16_t port, const std::string &target,
-                         const std::string &headers = "") {
-    return Exchange(port,
-                    absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: h\r\n",
-                                 headers, "Connection: close\r\n\r\n"));
+  static std::string Get(uint16_t port, const std::string& target,
+                         const std::string& headers = "") {
+    return Exchange(
+        port, absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: h\r\n", headers,
+                           "Connection: close\r\n\r\n"));
   }
   std::string dir_, www_, bin_;
 };
@@ -108,7 +107,7 @@ TEST_F(StaticFilesTest, FilesWithTypesFoldersAndRedirects) {
 
 TEST_F(StaticFilesTest, TraversalAndSymlinksOutOfTheRootAreRefused) {
   Run([](uint16_t port) {
-    for (const char *target :
+    for (const char* target :
          {"/static/../secret.txt", "/static/%2e%2e/secret.txt",
           "/static/sub/%2E%2E/%2e%2e/secret.txt", "/static/..%2fsecret.txt",
           "/static/sub/..%2F..%2Fsecret.txt", "/static/outside"}) {
@@ -172,7 +171,7 @@ TEST(HttpDateTest, RoundTrip) {
   EXPECT_FALSE(ParseHttpDate("yesterday", &t));
 }
 
-} // namespace
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+}  // namespace
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen

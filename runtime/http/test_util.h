@@ -15,13 +15,13 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "runtime/cancel.h"
 #include "runtime/deadline.h"
 #include "runtime/http/server.h"
 #include "runtime/io/tcp.h"
 #include "runtime/task.h"
 #include "runtime/test_util.h"
-#include "gtest/gtest.h"
 
 namespace evergreen {
 namespace runtime {
@@ -29,13 +29,13 @@ namespace http {
 
 // WithServer runs `client(port)` in a task while a server with `options`
 // answers; a 10 s watchdog bounds the test.
-inline void WithServer(const ServerOptions &options,
-                       const std::function<void(uint16_t)> &client,
+inline void WithServer(const ServerOptions& options,
+                       const std::function<void(uint16_t)>& client,
                        Handler handler) {
   auto loop = NewLoop();
   auto listener = io::TcpListener::Listen("127.0.0.1", 0);
   ASSERT_TRUE(listener.ok()) << listener.status();
-  io::TcpListener *l = listener->get();
+  io::TcpListener* l = listener->get();
   uint16_t port = l->LocalAddress()->port();
   absl::Status served = absl::UnknownError("not run");
   auto server =
@@ -53,7 +53,7 @@ inline void WithServer(const ServerOptions &options,
 
 // Exchange sends `raw` on a new connection and returns everything the
 // server sent until it closed the connection.
-inline std::string Exchange(uint16_t port, const std::string &raw) {
+inline std::string Exchange(uint16_t port, const std::string& raw) {
   auto conn = io::TcpStream::Connect("127.0.0.1", port,
                                      Deadline::After(absl::Seconds(5)));
   if (!conn.ok()) {
@@ -64,8 +64,7 @@ inline std::string Exchange(uint16_t port, const std::string &raw) {
   std::string got;
   while (true) {
     auto r = (*conn)->ReadSome();
-    if (!r.ok())
-      break;
+    if (!r.ok()) break;
     got += *r;
   }
   return got;
@@ -73,13 +72,12 @@ inline std::string Exchange(uint16_t port, const std::string &raw) {
 
 // Responses splits what Exchange returned into responses (status line +
 // body), using Content-Length.
-inline std::vector<std::pair<std::string, std::string>>
-Responses(absl::string_view all) {
+inline std::vector<std::pair<std::string, std::string>> Responses(
+    absl::string_view all) {
   std::vector<std::pair<std::string, std::string>> out;
   while (!all.empty()) {
     size_t end = all.find("\r\n\r\n");
-    if (end == absl::string_view::npos)
-      break;
+    if (end == absl::string_view::npos) break;
     absl::string_view head = all.substr(0, end);
     size_t length = 0;
     for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
@@ -94,8 +92,8 @@ Responses(absl::string_view all) {
   return out;
 }
 
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen
 
-#endif // EVERGREEN_RUNTIME_HTTP_TEST_UTIL_H_
+#endif  // EVERGREEN_RUNTIME_HTTP_TEST_UTIL_H_

@@ -28,9 +28,8 @@ constexpr int kPong = 0xA;
 
 // HasToken returns true if the comma-separated header value `list` holds
 // `token` (ASCII case-insensitive).
-bool HasToken(const std::string *list, absl::string_view token) {
-  if (list == nullptr)
-    return false;
+bool HasToken(const std::string* list, absl::string_view token) {
+  if (list == nullptr) return false;
   for (absl::string_view t : absl::StrSplit(*list, ',')) {
     if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(t), token)) {
       return true;
@@ -63,12 +62,10 @@ bool ValidUtf8(absl::string_view s) {
     } else {
       return false;
     }
-    if (i + static_cast<size_t>(n) >= s.size())
-      return false; // cut short
+    if (i + static_cast<size_t>(n) >= s.size()) return false;  // cut short
     for (int k = 1; k <= n; ++k) {
       unsigned char d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80)
-        return false;
+      if ((d & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (d & 0x3F);
     }
     if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
@@ -83,32 +80,30 @@ bool ValidUtf8(absl::string_view s) {
 
 // ValidCloseCode: the codes a peer may send (RFC 6455 7.4).
 bool ValidCloseCode(int code) {
-  if (code >= 3000 && code <= 4999)
-    return true;
+  if (code >= 3000 && code <= 4999) return true;
   return code >= 1000 && code <= 1014 && code != 1004 && code != 1005 &&
          code != 1006;
 }
 
-} // namespace
+}  // namespace
 
 std::string WebSocket::AcceptKey(absl::string_view key) {
   std::string input = absl::StrCat(key, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const uint8_t *>(input.data()), input.size(), digest);
-  return absl::Base64Escape(absl::string_view(
-      reinterpret_cast<const char *>(digest), sizeof(digest)));
+  SHA1(reinterpret_cast<const uint8_t*>(input.data()), input.size(), digest);
+  return absl::Base64Escape(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
-Response WebSocket::Accept(const Request &req,
-                           std::function<void(WebSocket &)> session,
+Response WebSocket::Accept(const Request& req,
+                           std::function<void(WebSocket&)> session,
                            WebSocketOptions options) {
   auto refuse = [](int status, absl::string_view why) {
     Response r = Response::Text(status, absl::StrCat("websocket: ", why, "\n"));
     r.SetHeader("Connection", "close");
     return r;
   };
-  if (req.method != "GET")
-    return refuse(400, "the handshake must be a GET");
+  if (req.method != "GET") return refuse(400, "the handshake must be a GET");
   if (req.version_major != 1 || req.version_minor < 1) {
     return refuse(400, "the handshake needs HTTP/1.1");
   }
@@ -118,13 +113,13 @@ Response WebSocket::Accept(const Request &req,
   if (!HasToken(req.Header("Connection"), "upgrade")) {
     return refuse(400, "no \"Connection: Upgrade\"");
   }
-  const std::string *version = req.Header("Sec-WebSocket-Version");
+  const std::string* version = req.Header("Sec-WebSocket-Version");
   if (version == nullptr || *version != "13") {
     Response r = refuse(426, "only version 13 is supported");
     r.SetHeader("Sec-WebSocket-Version", "13");
     return r;
   }
-  const std::string *key = req.Header("Sec-WebSocket-Key");
+  const std::string* key = req.Header("Sec-WebSocket-Key");
   std::string raw;
   if (key == nullptr || !absl::Base64Unescape(*key, &raw) || raw.size() != 16) {
     return refuse(400, "bad Sec-WebSocket-Key");
@@ -133,12 +128,12 @@ Response WebSocket::Accept(const Request &req,
   r.status = 101;
   r.SetHeader("Upgrade", "websocket");
   r.SetHeader("Sec-WebSocket-Accept", AcceptKey(*key));
-  r.take_over = [session = std::move(session), options](io::Stream &stream,
+  r.take_over = [session = std::move(session), options](io::Stream& stream,
                                                         std::string leftover) {
     WebSocket ws(stream, std::move(leftover), options);
     try {
       session(ws);
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "websocket: session threw: %s\n", e.what());
       (void)ws.Close(1011, "internal error");
     }
@@ -154,8 +149,8 @@ Response WebSocket::Accept(const Request &req,
   return r;
 }
 
-WebSocket::WebSocket(io::Stream &stream, std::string leftover,
-                     const WebSocketOptions &options)
+WebSocket::WebSocket(io::Stream& stream, std::string leftover,
+                     const WebSocketOptions& options)
     : stream_(stream), options_(options), in_(std::move(leftover)) {}
 
 absl::Status WebSocket::Fill(size_t n) {
@@ -185,27 +180,23 @@ absl::Status WebSocket::Fail(int code, absl::string_view why) {
   (void)Close(code, why.substr(0, 123));
   closed_ = true;
   std::string message = absl::StrCat("websocket: ", why, " (", code, ")");
-  if (code == kTooBig)
-    return absl::ResourceExhaustedError(message);
+  if (code == kTooBig) return absl::ResourceExhaustedError(message);
   return absl::DataLossError(message);
 }
 
 absl::StatusOr<WebSocket::Frame> WebSocket::ReadFrame() {
-  if (absl::Status s = Fill(2); !s.ok())
-    return s;
+  if (absl::Status s = Fill(2); !s.ok()) return s;
   const unsigned char b0 = static_cast<unsigned char>(in_[pos_]);
   const unsigned char b1 = static_cast<unsigned char>(in_[pos_ + 1]);
   Frame f;
   f.fin = (b0 & 0x80) != 0;
   f.opcode = b0 & 0x0F;
-  if ((b0 & 0x70) != 0)
-    return Fail(kProtocolError, "reserved bits set");
+  if ((b0 & 0x70) != 0) return Fail(kProtocolError, "reserved bits set");
   if (f.opcode != kContinuation && f.opcode != kText && f.opcode != kBinary &&
       f.opcode != kClose && f.opcode != kPing && f.opcode != kPong) {
     return Fail(kProtocolError, absl::StrCat("unknown opcode ", f.opcode));
   }
-  if ((b1 & 0x80) == 0)
-    return Fail(kProtocolError, "unmasked client frame");
+  if ((b1 & 0x80) == 0) return Fail(kProtocolError, "unmasked client frame");
   uint64_t length = b1 & 0x7F;
   size_t header = 2;
   if (length == 126) {
@@ -213,8 +204,7 @@ absl::StatusOr<WebSocket::Frame> WebSocket::ReadFrame() {
   } else if (length == 127) {
     header = 10;
   }
-  if (absl::Status s = Fill(header + 4); !s.ok())
-    return s;
+  if (absl::Status s = Fill(header + 4); !s.ok()) return s;
   if (header == 4) {
     length = (static_cast<uint64_t>(static_cast<unsigned char>(in_[pos_ + 2]))
               << 8) |
@@ -224,8 +214,7 @@ absl::StatusOr<WebSocket::Frame> WebSocket::ReadFrame() {
     for (int i = 0; i < 8; ++i) {
       length = (length << 8) | static_cast<unsigned char>(in_[pos_ + 2 + i]);
     }
-    if (length >> 63)
-      return Fail(kProtocolError, "bad frame length");
+    if (length >> 63) return Fail(kProtocolError, "bad frame length");
   }
   const bool control = (f.opcode & 0x8) != 0;
   if (control && (!f.fin || length > 125)) {
@@ -236,12 +225,10 @@ absl::StatusOr<WebSocket::Frame> WebSocket::ReadFrame() {
                                       options_.max_message_bytes));
   }
   const size_t total = header + 4 + static_cast<size_t>(length);
-  if (absl::Status s = Fill(total); !s.ok())
-    return s;
-  const char *mask = in_.data() + pos_ + header;
+  if (absl::Status s = Fill(total); !s.ok()) return s;
+  const char* mask = in_.data() + pos_ + header;
   f.payload.assign(in_.data() + pos_ + header + 4, length);
-  for (size_t i = 0; i < f.payload.size(); ++i)
-    f.payload[i] ^= mask[i & 3];
+  for (size_t i = 0; i < f.payload.size(); ++i) f.payload[i] ^= mask[i & 3];
   pos_ += total;
   return f;
 }
@@ -256,70 +243,67 @@ absl::StatusOr<WebSocket::Message> WebSocket::Receive() {
   }
   receiving_ = true;
   struct Reset {
-    bool &flag;
+    bool& flag;
     ~Reset() { flag = false; }
   } reset{receiving_};
   Message m;
-  int started = 0; // opcode of the message being assembled, 0 if none
+  int started = 0;  // opcode of the message being assembled, 0 if none
   while (true) {
     absl::StatusOr<Frame> f = ReadFrame();
-    if (!f.ok())
-      return f.status();
+    if (!f.ok()) return f.status();
     switch (f->opcode) {
-    case kPing:
-      if (!close_sent_)
-        (void)SendFrame(kPong, f->payload);
-      continue;
-    case kPong:
-      continue;
-    case kClose: {
-      int code = 1005;
-      absl::string_view reason;
-      if (f->payload.size() == 1) {
-        return Fail(kProtocolError, "close frame of 1 byte");
-      }
-      if (f->payload.size() >= 2) {
-        code = (static_cast<unsigned char>(f->payload[0]) << 8) |
-               static_cast<unsigned char>(f->payload[1]);
-        reason = absl::string_view(f->payload).substr(2);
-        if (!ValidCloseCode(code)) {
-          return Fail(kProtocolError, absl::StrCat("close code ", code));
+      case kPing:
+        if (!close_sent_) (void)SendFrame(kPong, f->payload);
+        continue;
+      case kPong:
+        continue;
+      case kClose: {
+        int code = 1005;
+        absl::string_view reason;
+        if (f->payload.size() == 1) {
+          return Fail(kProtocolError, "close frame of 1 byte");
         }
-        if (!ValidUtf8(reason)) {
-          return Fail(kInvalidData, "close reason not UTF-8");
+        if (f->payload.size() >= 2) {
+          code = (static_cast<unsigned char>(f->payload[0]) << 8) |
+                 static_cast<unsigned char>(f->payload[1]);
+          reason = absl::string_view(f->payload).substr(2);
+          if (!ValidCloseCode(code)) {
+            return Fail(kProtocolError, absl::StrCat("close code ", code));
+          }
+          if (!ValidUtf8(reason)) {
+            return Fail(kInvalidData, "close reason not UTF-8");
+          }
         }
+        peer_code_ = code;
+        if (!close_sent_) {
+          (void)Close(code == 1005 ? kNormal : code);
+        }
+        closed_ = true;
+        return absl::OutOfRangeError(
+            absl::StrCat("websocket: closed by the peer (", code,
+                         reason.empty() ? "" : " ", reason, ")"));
       }
-      peer_code_ = code;
-      if (!close_sent_) {
-        (void)Close(code == 1005 ? kNormal : code);
-      }
-      closed_ = true;
-      return absl::OutOfRangeError(
-          absl::StrCat("websocket: closed by the peer (", code,
-                       reason.empty() ? "" : " ", reason, ")"));
+      case kContinuation:
+        if (started == 0) {
+          return Fail(kProtocolError, "continuation frame without a start");
+        }
+        if (m.data.size() + f->payload.size() > options_.max_message_bytes) {
+          return Fail(kTooBig,
+                      absl::StrCat("message over ", options_.max_message_bytes,
+                                   " bytes"));
+        }
+        m.data += f->payload;
+        break;
+      default:  // text or binary
+        if (started != 0) {
+          return Fail(kProtocolError, "a new message inside a fragmented one");
+        }
+        started = f->opcode;
+        m.binary = f->opcode == kBinary;
+        m.data = std::move(f->payload);
+        break;
     }
-    case kContinuation:
-      if (started == 0) {
-        return Fail(kProtocolError, "continuation frame without a start");
-      }
-      if (m.data.size() + f->payload.size() > options_.max_message_bytes) {
-        return Fail(kTooBig,
-                    absl::StrCat("message over ", options_.max_message_bytes,
-                                 " bytes"));
-      }
-      m.data += f->payload;
-      break;
-    default: // text or binary
-      if (started != 0) {
-        return Fail(kProtocolError, "a new message inside a fragmented one");
-      }
-      started = f->opcode;
-      m.binary = f->opcode == kBinary;
-      m.data = std::move(f->payload);
-      break;
-    }
-    if (!f->fin)
-      continue;
+    if (!f->fin) continue;
     if (!m.binary && !ValidUtf8(m.data)) {
       return Fail(kInvalidData, "text message not UTF-8");
     }
@@ -369,8 +353,7 @@ absl::Status WebSocket::Ping(absl::string_view payload) {
 }
 
 absl::Status WebSocket::Close(int code, absl::string_view reason) {
-  if (close_sent_)
-    return absl::OkStatus();
+  if (close_sent_) return absl::OkStatus();
   if (reason.size() > 123) {
     return absl::InvalidArgumentError("websocket close: reason over 123 bytes");
   }
@@ -382,6 +365,6 @@ absl::Status WebSocket::Close(int code, absl::string_view reason) {
   return SendFrame(kClose, payload);
 }
 
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen

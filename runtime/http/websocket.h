@@ -49,11 +49,11 @@ namespace runtime {
 namespace http {
 
 struct WebSocketOptions {
-  size_t max_message_bytes = 1024 * 1024; // 1009 above
+  size_t max_message_bytes = 1024 * 1024;  // 1009 above
 };
 
 class WebSocket {
-public:
+ public:
   struct Message {
     bool binary = false;
     std::string data;
@@ -68,17 +68,17 @@ public:
   // Accept answers the upgrade request `req`: a 101 response whose
   // take-over runs session(ws), or an error response when the handshake is
   // not a valid WebSocket one.
-  static Response Accept(const Request &req,
-                         std::function<void(WebSocket &)> session,
+  static Response Accept(const Request& req,
+                         std::function<void(WebSocket&)> session,
                          WebSocketOptions options = {});
 
   // AcceptKey returns Sec-WebSocket-Accept for a Sec-WebSocket-Key.
   static std::string AcceptKey(absl::string_view key);
 
-  WebSocket(io::Stream &stream, std::string leftover,
-            const WebSocketOptions &options);
-  WebSocket(const WebSocket &) = delete;
-  WebSocket &operator=(const WebSocket &) = delete;
+  WebSocket(io::Stream& stream, std::string leftover,
+            const WebSocketOptions& options);
+  WebSocket(const WebSocket&) = delete;
+  WebSocket& operator=(const WebSocket&) = delete;
 
   // Receive blocks the task until a whole message arrived. Errors: see the
   // file comment; FailedPrecondition once closed or while another task is
@@ -98,7 +98,7 @@ public:
   // The code of the peer's close frame (1005 when it had none), or 0.
   int peer_close_code() const { return peer_code_; }
 
-private:
+ private:
   struct Frame {
     bool fin = false;
     int opcode = 0;
@@ -109,18 +109,18 @@ private:
   absl::Status SendFrame(int opcode, absl::string_view payload);
   absl::Status Fail(int code, absl::string_view why);
 
-  io::Stream &stream_;
+  io::Stream& stream_;
   WebSocketOptions options_;
   std::string in_;
   size_t pos_ = 0;
   bool receiving_ = false;
   bool close_sent_ = false;
-  bool closed_ = false; // the peer's close arrived or a failure ended it
+  bool closed_ = false;  // the peer's close arrived or a failure ended it
   int peer_code_ = 0;
 };
 
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen
 
-#endif // EVERGREEN_RUNTIME_HTTP_WEBSOCKET_H_
+#endif  // EVERGREEN_RUNTIME_HTTP_WEBSOCKET_H_

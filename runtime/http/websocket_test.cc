@@ -8,13 +8,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
 #include "runtime/http/server.h"
 #include "runtime/io/tcp.h"
 #include "runtime/task.h"
 #include "runtime/test_util.h"
-#include "gtest/gtest.h"
 
 namespace evergreen {
 namespace runtime {
@@ -42,8 +42,7 @@ std::string ClientFrame(int opcode, absl::string_view payload, bool fin = true,
     }
   }
   const char key[4] = {0x12, 0x34, 0x56, 0x78};
-  if (masked)
-    out.append(key, 4);
+  if (masked) out.append(key, 4);
   for (size_t i = 0; i < payload.size(); ++i) {
     out.push_back(masked ? static_cast<char>(payload[i] ^ key[i & 3])
                          : payload[i]);
@@ -66,12 +65,11 @@ struct ServerFrame {
 
 // Client is a raw WebSocket client over a TcpStream.
 class Client {
-public:
+ public:
   explicit Client(uint16_t port) {
     auto c = io::TcpStream::Connect("127.0.0.1", port,
                                     Deadline::After(absl::Seconds(5)));
-    if (!c.ok())
-      throw std::runtime_error(c.status().ToString());
+    if (!c.ok()) throw std::runtime_error(c.status().ToString());
     conn_ = *std::move(c);
   }
   // Handshake sends an upgrade request with `extra` headers and returns the
@@ -88,60 +86,55 @@ public:
     auto head = conn_->ReadUntil("\r\n\r\n", 4096);
     return head.ok() ? *head : head.status().ToString();
   }
-  void Send(const std::string &raw) { EXPECT_TRUE(conn_->Write(raw).ok()); }
+  void Send(const std::string& raw) { EXPECT_TRUE(conn_->Write(raw).ok()); }
   // Next reads one server frame; opcode -1 at EOF.
   ServerFrame Next() {
     auto h = conn_->ReadExactly(2);
-    if (!h.ok())
-      return {-1, ""};
+    if (!h.ok()) return {-1, ""};
     unsigned char b0 = (*h)[0], b1 = (*h)[1];
     EXPECT_EQ(b1 & 0x80, 0) << "server frames are not masked";
     uint64_t n = b1 & 0x7F;
     if (n == 126 || n == 127) {
       auto ext = conn_->ReadExactly(n == 126 ? 2 : 8);
-      if (!ext.ok())
-        return {-1, ""};
+      if (!ext.ok()) return {-1, ""};
       n = 0;
-      for (char c : *ext)
-        n = (n << 8) | static_cast<unsigned char>(c);
+      for (char c : *ext) n = (n << 8) | static_cast<unsigned char>(c);
     }
     std::string payload;
     if (n > 0) {
       auto p = conn_->ReadExactly(n);
-      if (!p.ok())
-        return {-1, ""};
+      if (!p.ok()) return {-1, ""};
       payload = *p;
     }
     EXPECT_TRUE(b0 & 0x80);
     return {b0 & 0x0F, payload};
   }
-  static int Code(const ServerFrame &f) {
-    if (f.payload.size() < 2)
-      return -1;
+  static int Code(const ServerFrame& f) {
+    if (f.payload.size() < 2) return -1;
     return (static_cast<unsigned char>(f.payload[0]) << 8) |
            static_cast<unsigned char>(f.payload[1]);
   }
 
-private:
+ private:
   std::unique_ptr<io::TcpStream> conn_;
 };
 
 // WithEchoServer runs `client(port)` against a server whose /ws is a
 // WebSocket echo (max message 100000 bytes) recording how sessions ended.
-void WithEchoServer(const std::function<void(uint16_t)> &client,
-                    std::vector<std::string> *endings) {
+void WithEchoServer(const std::function<void(uint16_t)>& client,
+                    std::vector<std::string>* endings) {
   auto loop = NewLoop();
   auto listener = io::TcpListener::Listen("127.0.0.1", 0);
   ASSERT_TRUE(listener.ok());
-  io::TcpListener *l = listener->get();
+  io::TcpListener* l = listener->get();
   uint16_t port = l->LocalAddress()->port();
   WebSocketOptions wo;
   wo.max_message_bytes = 100000;
   auto server = Task::Spawn([&] {
-    (void)Serve(*l, [endings, wo](Request &req) {
+    (void)Serve(*l, [endings, wo](Request& req) {
       return WebSocket::Accept(
           req,
-          [endings](WebSocket &ws) {
+          [endings](WebSocket& ws) {
             while (true) {
               auto m = ws.Receive();
               if (!m.ok()) {
@@ -207,7 +200,7 @@ TEST(WebSocketTest, EchoFragmentsPingsAndTheCloseHandshake) {
         f = c.Next();
         EXPECT_EQ(f.opcode, kClose);
         EXPECT_EQ(Client::Code(f), 1000);
-        EXPECT_EQ(c.Next().opcode, -1); // then the server closes
+        EXPECT_EQ(c.Next().opcode, -1);  // then the server closes
       },
       &endings);
   EXPECT_EQ(endings, (std::vector<std::string>{
@@ -240,7 +233,7 @@ TEST(WebSocketTest, ProtocolViolationsCloseWithTheirCode) {
   std::vector<std::string> endings;
   WithEchoServer(
       [&](uint16_t port) {
-        for (const Case &k : cases) {
+        for (const Case& k : cases) {
           Client c(port);
           std::string head = c.Handshake();
           ASSERT_TRUE(absl::StartsWith(head, "HTTP/1.1 101")) << head;
@@ -280,7 +273,7 @@ TEST(WebSocketTest, BadHandshakesAreRefused) {
   EXPECT_TRUE(endings.empty());
 }
 
-} // namespace
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+}  // namespace
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen
