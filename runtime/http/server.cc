@@ -2,11 +2,14 @@
 
 #include <http_parser.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -24,7 +27,7 @@ constexpr size_t kReadChunk = 64 * 1024;
 
 // DateHeader returns the current time as an IMF-fixdate, formatted once a
 // second.
-const std::string &DateHeader() {
+const std::string& DateHeader() {
   thread_local int64_t formatted_second = -1;
   thread_local std::string value;
   absl::Time now = absl::Now();
@@ -41,54 +44,77 @@ bool BodyAllowed(int status) {
   return status >= 200 && status != 204 && status != 304;
 }
 
+class Connection;
+
+}  // namespace
+
+struct Server::State {
+  Handler handler;
+  ServerOptions options;
+  bool draining = false;
+  std::set<Connection*> live;
+  std::vector<io::TcpListener*> listeners;
+};
+
+namespace {
+
 // Connection parses and answers the requests of one stream.
 class Connection {
-public:
-  Connection(io::Stream &stream, const Handler &handler,
-             const ServerOptions &options)
-      : stream_(stream), handler_(handler), options_(options) {
+ public:
+  Connection(io::Stream& stream, std::shared_ptr<Server::State> state)
+      : stream_(stream),
+        state_(std::move(state)),
+        handler_(state_->handler),
+        options_(state_->options) {
+    state_->live.insert(this);
     http_parser_init(&parser_, HTTP_REQUEST);
     parser_.data = this;
     http_parser_settings_init(&settings_);
-    settings_.on_message_begin = [](http_parser *p) {
+    settings_.on_message_begin = [](http_parser* p) {
       return Self(p)->OnMessageBegin();
     };
-    settings_.on_url = [](http_parser *p, const char *at, size_t n) {
+    settings_.on_url = [](http_parser* p, const char* at, size_t n) {
       return Self(p)->OnUrl(at, n);
     };
-    settings_.on_header_field = [](http_parser *p, const char *at, size_t n) {
+    settings_.on_header_field = [](http_parser* p, const char* at, size_t n) {
       return Self(p)->OnHeaderField(at, n);
     };
-    settings_.on_header_value = [](http_parser *p, const char *at, size_t n) {
+    settings_.on_header_value = [](http_parser* p, const char* at, size_t n) {
       return Self(p)->OnHeaderValue(at, n);
     };
-    settings_.on_headers_complete = [](http_parser *p) {
+    settings_.on_headers_complete = [](http_parser* p) {
       return Self(p)->OnHeadersComplete();
     };
-    settings_.on_body = [](http_parser *p, const char *at, size_t n) {
+    settings_.on_body = [](http_parser* p, const char* at, size_t n) {
       return Self(p)->OnBody(at, n);
     };
-    settings_.on_message_complete = [](http_parser *p) {
+    settings_.on_message_complete = [](http_parser* p) {
       return Self(p)->OnMessageComplete();
     };
+  }
+
+  ~Connection() { state_->live.erase(this); }
+
+  // Drain ends the connection if it waits for its next request; one in
+  // flight is answered with "Connection: close".
+  void Drain() {
+    if (idle_scope_ != nullptr) idle_scope_->Cancel();
   }
 
   void Run() {
     while (true) {
       NextRequest();
-      if (!ReadRequest())
-        return;
+      if (!ReadRequest()) return;
       bool keep_going = Answer();
-      if (!keep_going)
-        return;
+      if (!keep_going) return;
     }
   }
 
-private:
+ private:
   enum class Phase { kIdle, kHead, kBody, kDone };
 
-  static Connection *Self(http_parser *p) {
-    return static_cast<Connection *>(p->data);
+  static Connection* Self(http_parser* p) {
+    return static_cast<Connection*>(p->data);
   }
 
   void NextRequest() {
@@ -122,7 +148,7 @@ private:
     head_deadline_ = Deadline::After(options_.header_timeout);
     return 0;
   }
-  int OnUrl(const char *at, size_t n) {
+  int OnUrl(const char* at, size_t n) {
     req_.target.append(at, n);
     if (req_.target.size() > options_.max_target_bytes) {
       return Fail(414, absl::StrCat("request target over ",
@@ -138,12 +164,12 @@ private:
       in_value_ = false;
     }
   }
-  int OnHeaderField(const char *at, size_t n) {
+  int OnHeaderField(const char* at, size_t n) {
     FinishHeader();
     field_.append(at, n);
-    return CountHead(n + 4); // ": " and CRLF
+    return CountHead(n + 4);  // ": " and CRLF
   }
-  int OnHeaderValue(const char *at, size_t n) {
+  int OnHeaderValue(const char* at, size_t n) {
     in_value_ = true;
     value_.append(at, n);
     return CountHead(n);
@@ -181,7 +207,7 @@ private:
     body_deadline_ = Deadline::After(options_.body_timeout);
     return 0;
   }
-  int OnBody(const char *at, size_t n) {
+  int OnBody(const char* at, size_t n) {
     if (req_.body.size() + n > options_.max_body_bytes) {
       return Fail(413, absl::StrCat("request body over ",
                                     options_.max_body_bytes, " bytes"));
@@ -200,8 +226,7 @@ private:
   // Feed parses buffered bytes; false once the connection must end (an
   // error response was sent, or the parser cannot go on).
   bool Feed() {
-    if (pos_ == in_.size())
-      return true;
+    if (pos_ == in_.size()) return true;
     if (HTTP_PARSER_ERRNO(&parser_) == HPE_PAUSED) {
       http_parser_pause(&parser_, 0);
     }
@@ -231,8 +256,7 @@ private:
         SendError();
         return false;
       }
-      if (phase_ == Phase::kDone)
-        return true;
+      if (phase_ == Phase::kDone) return true;
       if (parser_.upgrade && phase_ != Phase::kIdle) {
         // http-parser stops at the head of an Upgrade request whose body it
         // does not know how to frame: treat the head as the request.
@@ -243,18 +267,30 @@ private:
                           : phase_ == Phase::kHead ? head_deadline_
                                                    : body_deadline_;
       absl::StatusOr<std::string> got;
-      absl::Status timed =
-          WithDeadline(deadline, [&] { got = stream_.ReadSome(kReadChunk); });
+      absl::Status timed;
+      if (phase_ == Phase::kIdle) {
+        if (state_->draining) return false;
+        // Waiting for the next request: Shutdown may end the wait.
+        CancelScope idle(deadline);
+        idle_scope_ = &idle;
+        struct Clear {
+          CancelScope** p;
+          ~Clear() { *p = nullptr; }
+        } clear{&idle_scope_};
+        timed = idle.Run([&] { got = stream_.ReadSome(kReadChunk); });
+        if (timed.code() == absl::StatusCode::kCancelled) return false;
+      } else {
+        timed =
+            WithDeadline(deadline, [&] { got = stream_.ReadSome(kReadChunk); });
+      }
       if (timed.code() == absl::StatusCode::kDeadlineExceeded) {
-        if (phase_ == Phase::kIdle)
-          return false; // idle keep-alive: close
+        if (phase_ == Phase::kIdle) return false;  // idle keep-alive: close
         Fail(408, phase_ == Phase::kHead ? "request head too slow"
                                          : "request body too slow");
         SendError();
         return false;
       }
-      if (!timed.ok())
-        return false;
+      if (!timed.ok()) return false;
       if (!got.ok()) {
         // EOF between requests is the normal end; in the middle of one the
         // client is gone, with no one to answer.
@@ -270,8 +306,7 @@ private:
   }
 
   void SendError() {
-    if (error_status_ == 0)
-      return;
+    if (error_status_ == 0) return;
     Response r = Response::Text(error_status_, error_detail_ + "\n");
     WriteResponse(r, /*close=*/true, /*head_only=*/false);
     LingeringClose();
@@ -281,20 +316,18 @@ private:
   // client still sends (bounded), so that the close does not reset the
   // connection before the client read the response.
   void LingeringClose() {
-    if (!stream_.Shutdown().ok())
-      return;
+    if (!stream_.Shutdown().ok()) return;
     size_t dropped = 0;
     (void)WithTimeout(absl::Seconds(1), [&] {
       while (dropped < 1024 * 1024) {
         absl::StatusOr<std::string> r = stream_.ReadSome(kReadChunk);
-        if (!r.ok())
-          return;
+        if (!r.ok()) return;
         dropped += r->size();
       }
     });
   }
 
-  bool WriteResponse(const Response &r, bool close, bool head_only) {
+  bool WriteResponse(const Response& r, bool close, bool head_only) {
     std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ",
                                    ReasonPhrase(r.status), "\r\n");
     if (!options_.server_name.empty()) {
@@ -302,11 +335,9 @@ private:
     }
     absl::StrAppend(&out, "Date: ", DateHeader(), "\r\n");
     bool has_length = false;
-    for (const auto &[name, value] : r.headers) {
-      if (absl::EqualsIgnoreCase(name, "Content-Length"))
-        has_length = true;
-      if (absl::EqualsIgnoreCase(name, "Connection"))
-        continue;
+    for (const auto& [name, value] : r.headers) {
+      if (absl::EqualsIgnoreCase(name, "Content-Length")) has_length = true;
+      if (absl::EqualsIgnoreCase(name, "Connection")) continue;
       absl::StrAppend(&out, name, ": ", value, "\r\n");
     }
     if (!has_length && BodyAllowed(r.status)) {
@@ -320,8 +351,7 @@ private:
       absl::StrAppend(&out, "Connection: keep-alive\r\n");
     }
     out.append("\r\n");
-    if (!head_only && BodyAllowed(r.status))
-      out.append(r.body);
+    if (!head_only && BodyAllowed(r.status)) out.append(r.body);
     return stream_.Write(std::move(out)).ok();
   }
 
@@ -332,31 +362,26 @@ private:
     bool failed = false;
     try {
       r = handler_(req_);
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "http: handler for %s %s threw: %s\n",
                    req_.method.c_str(), req_.target.c_str(), e.what());
       failed = true;
     }
-    if (failed)
-      r = Response::Text(500, "internal server error\n");
+    if (failed) r = Response::Text(500, "internal server error\n");
     if (r.take_over) {
-      if (!WriteResponse(r, false, false))
-        return false;
+      if (!WriteResponse(r, false, false)) return false;
       std::string leftover = in_.substr(pos_);
       in_.clear();
       pos_ = 0;
       r.take_over(stream_, std::move(leftover));
       return false;
     }
-    if (parser_.upgrade)
-      failed = true; // no protocol switch: cannot go on
-    bool close = failed || !req_.keep_alive;
-    if (const std::string *c = FindHeader(r.headers, "Connection")) {
-      if (absl::EqualsIgnoreCase(*c, "close"))
-        close = true;
+    if (parser_.upgrade) failed = true;  // no protocol switch: cannot go on
+    bool close = failed || !req_.keep_alive || state_->draining;
+    if (const std::string* c = FindHeader(r.headers, "Connection")) {
+      if (absl::EqualsIgnoreCase(*c, "close")) close = true;
     }
-    if (!WriteResponse(r, close, req_.method == "HEAD"))
-      return false;
+    if (!WriteResponse(r, close, req_.method == "HEAD")) return false;
     if (close) {
       LingeringClose();
       return false;
@@ -364,12 +389,14 @@ private:
     return true;
   }
 
-  io::Stream &stream_;
-  const Handler &handler_;
-  const ServerOptions &options_;
+  io::Stream& stream_;
+  std::shared_ptr<Server::State> state_;
+  CancelScope* idle_scope_ = nullptr;  // set while waiting in kIdle
+  const Handler& handler_;
+  const ServerOptions& options_;
   http_parser parser_;
   http_parser_settings settings_;
-  std::string in_; // bytes read, parsed up to pos_
+  std::string in_;  // bytes read, parsed up to pos_
   size_t pos_ = 0;
   Request req_;
   std::string field_, value_;
@@ -382,12 +409,11 @@ private:
   std::string error_detail_;
 };
 
-} // namespace
+}  // namespace
 
-const std::string *FindHeader(const Headers &headers, absl::string_view name) {
-  for (const auto &[n, v] : headers) {
-    if (absl::EqualsIgnoreCase(n, name))
-      return &v;
+const std::string* FindHeader(const Headers& headers, absl::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (absl::EqualsIgnoreCase(n, name)) return &v;
   }
   return nullptr;
 }
@@ -413,76 +439,113 @@ Response Response::Text(int status, std::string body) {
 
 absl::string_view ReasonPhrase(int status) {
   switch (status) {
-  case 100:
-    return "Continue";
-  case 101:
-    return "Switching Protocols";
-  case 200:
-    return "OK";
-  case 201:
-    return "Created";
-  case 204:
-    return "No Content";
-  case 206:
-    return "Partial Content";
-  case 301:
-    return "Moved Permanently";
-  case 302:
-    return "Found";
-  case 304:
-    return "Not Modified";
-  case 400:
-    return "Bad Request";
-  case 403:
-    return "Forbidden";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 411:
-    return "Length Required";
-  case 413:
-    return "Content Too Large";
-  case 414:
-    return "URI Too Long";
-  case 416:
-    return "Range Not Satisfiable";
-  case 426:
-    return "Upgrade Required";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 500:
-    return "Internal Server Error";
-  case 501:
-    return "Not Implemented";
-  case 503:
-    return "Service Unavailable";
-  case 505:
-    return "HTTP Version Not Supported";
-  default:
-    return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 426:
+      return "Upgrade Required";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
-void ServeConnection(io::Stream &stream, const Handler &handler,
-                     const ServerOptions &options) {
-  Connection(stream, handler, options).Run();
+Server::Server(Handler handler, ServerOptions options)
+    : state_(std::make_shared<State>()) {
+  state_->handler = std::move(handler);
+  state_->options = std::move(options);
 }
 
-absl::Status Serve(io::TcpListener &listener, Handler handler,
-                   ServerOptions options) {
-  if (!handler)
+Server::~Server() = default;
+
+absl::Status Server::Serve(io::TcpListener& listener) {
+  if (!state_->handler) {
     return absl::InvalidArgumentError("http serve: no handler");
-  auto shared = std::make_shared<const std::pair<Handler, ServerOptions>>(
-      std::move(handler), std::move(options));
-  return io::Serve(listener, [shared](io::TcpStream &conn) {
+  }
+  if (state_->draining) {
+    return absl::FailedPreconditionError("http serve: the server shut down");
+  }
+  state_->listeners.push_back(&listener);
+  std::shared_ptr<State> state = state_;
+  absl::Status s = io::Serve(listener, [state](io::TcpStream& conn) {
     (void)conn.SetNoDelay(true);
-    ServeConnection(conn, shared->first, shared->second);
+    Connection(conn, state).Run();
   });
+  auto& ls = state_->listeners;
+  ls.erase(std::remove(ls.begin(), ls.end(), &listener), ls.end());
+  return s;
 }
 
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+void Server::ServeConnection(io::Stream& stream) {
+  if (!state_->handler || state_->draining) return;
+  Connection(stream, state_).Run();
+}
+
+void Server::Shutdown() {
+  if (state_->draining) return;
+  state_->draining = true;
+  for (io::TcpListener* l : state_->listeners) l->Close();
+  for (Connection* c : state_->live) c->Drain();
+}
+
+bool Server::draining() const { return state_->draining; }
+
+size_t Server::connections() const { return state_->live.size(); }
+
+void ServeConnection(io::Stream& stream, const Handler& handler,
+                     const ServerOptions& options) {
+  Server(handler, options).ServeConnection(stream);
+}
+
+absl::Status Serve(io::TcpListener& listener, Handler handler,
+                   ServerOptions options) {
+  if (!handler) return absl::InvalidArgumentError("http serve: no handler");
+  Server server(std::move(handler), std::move(options));
+  return server.Serve(listener);
+}
+
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen

@@ -10,12 +10,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "runtime/cancel.h"
+#include "runtime/event.h"
 #include "runtime/event_loop.h"
+#include "runtime/http/test_util.h"
 #include "runtime/io/tcp.h"
 #include "runtime/task.h"
 #include "runtime/test_util.h"
-#include "gtest/gtest.h"
 
 namespace evergreen {
 namespace runtime {
@@ -23,93 +25,30 @@ namespace http {
 namespace {
 
 // An app for the tests: echoes what it parsed.
-Response Echo(Request &req) {
-  if (req.path == "/throw")
-    throw std::runtime_error("boom");
+Response Echo(Request& req) {
+  if (req.path == "/throw") throw std::runtime_error("boom");
   Response r = Response::Text(
       200, absl::StrCat(req.method, " path=", req.path, " query=", req.query,
                         " body=", req.body, " v=1.", req.version_minor));
-  if (const std::string *h = req.Header("x-echo"))
-    r.SetHeader("X-Echo", *h);
+  if (const std::string* h = req.Header("x-echo")) r.SetHeader("X-Echo", *h);
   return r;
 }
 
-// WithServer runs `client(port)` in a task while a server with `options`
-// answers; a 10 s watchdog bounds the test.
-void WithServer(const ServerOptions &options,
-                const std::function<void(uint16_t)> &client,
-                Handler handler = Echo) {
-  auto loop = NewLoop();
-  auto listener = io::TcpListener::Listen("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  io::TcpListener *l = listener->get();
-  uint16_t port = l->LocalAddress()->port();
-  absl::Status served = absl::UnknownError("not run");
-  auto server =
-      Task::Spawn([&] { served = Serve(*l, std::move(handler), options); });
-  ASSERT_TRUE(server.ok());
-  auto driver = Task::Spawn([&] {
-    absl::Status s = WithTimeout(absl::Seconds(10), [&] { client(port); });
-    EXPECT_TRUE(s.ok()) << s;
-    l->Close();
-  });
-  ASSERT_TRUE(driver.ok());
-  ASSERT_TRUE(loop->Run().ok());
-  EXPECT_TRUE(served.ok()) << served;
-}
-
-// Exchange sends `raw` on a new connection and returns everything the
-// server sent until it closed the connection.
-std::string Exchange(uint16_t port, const std::string &raw) {
-  auto conn = io::TcpStream::Connect("127.0.0.1", port,
-                                     Deadline::After(absl::Seconds(5)));
-  if (!conn.ok()) {
-    ADD_FAILURE() << conn.status();
-    return "";
-  }
-  EXPECT_TRUE((*conn)->Write(raw).ok());
-  std::string got;
-  while (true) {
-    auto r = (*conn)->ReadSome();
-    if (!r.ok())
-      break;
-    got += *r;
-  }
-  return got;
-}
-
-// Responses splits what Exchange returned into responses (status line +
-// body), using Content-Length.
-std::vector<std::pair<std::string, std::string>>
-Responses(absl::string_view all) {
-  std::vector<std::pair<std::string, std::string>> out;
-  while (!all.empty()) {
-    size_t end = all.find("\r\n\r\n");
-    if (end == absl::string_view::npos)
-      break;
-    absl::string_view head = all.substr(0, end);
-    size_t length = 0;
-    for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
-      if (absl::StartsWithIgnoreCase(line, "content-length: ")) {
-        EXPECT_TRUE(absl::SimpleAtoi(line.substr(16), &length)) << line;
-      }
-    }
-    out.emplace_back(std::string(head.substr(0, head.find("\r\n"))),
-                     std::string(all.substr(end + 4, length)));
-    all.remove_prefix(std::min(all.size(), end + 4 + length));
-  }
-  return out;
+void WithEcho(const ServerOptions& options,
+              const std::function<void(uint16_t)>& client) {
+  WithServer(options, client, Echo);
 }
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 TEST(HttpServerTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
-  WithServer({}, [](uint16_t port) {
-    std::string got = Exchange(
-        port, "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
-              "GET /b HTTP/1.1\r\nHost: h\r\nX-Echo: two\r\n\r\n"
-              "POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
-              "GET /d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  WithEcho({}, [](uint16_t port) {
+    std::string got =
+        Exchange(port,
+                 "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                 "GET /b HTTP/1.1\r\nHost: h\r\nX-Echo: two\r\n\r\n"
+                 "POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+                 "GET /d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(
         Responses(got),
         (Pairs{{"HTTP/1.1 200 OK", "GET path=/a query=x=1 body= v=1.1"},
@@ -123,11 +62,12 @@ TEST(HttpServerTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
 }
 
 TEST(HttpServerTest, ChunkedBodyIsJoined) {
-  WithServer({}, [](uint16_t port) {
-    std::string got = Exchange(port, "POST /up HTTP/1.1\r\nHost: h\r\n"
-                                     "Transfer-Encoding: chunked\r\n"
-                                     "Connection: close\r\n\r\n"
-                                     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  WithEcho({}, [](uint16_t port) {
+    std::string got = Exchange(port,
+                               "POST /up HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked\r\n"
+                               "Connection: close\r\n\r\n"
+                               "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
     EXPECT_EQ(Responses(got),
               (Pairs{{"HTTP/1.1 200 OK",
                       "POST path=/up query= body=hello world v=1.1"}}))
@@ -136,7 +76,7 @@ TEST(HttpServerTest, ChunkedBodyIsJoined) {
 }
 
 TEST(HttpServerTest, HeadHasTheLengthButNoBody) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(
         port, "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 200 OK\r\n")) << got;
@@ -149,12 +89,13 @@ TEST(HttpServerTest, HeadHasTheLengthButNoBody) {
 }
 
 TEST(HttpServerTest, Http10ClosesUnlessKeepAliveAsked) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(port, "GET /old HTTP/1.0\r\n\r\n");
     EXPECT_EQ(Responses(got),
               (Pairs{{"HTTP/1.1 200 OK", "GET path=/old query= body= v=1.0"}}));
-    got = Exchange(port, "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-                         "GET /2 HTTP/1.0\r\n\r\n");
+    got = Exchange(port,
+                   "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                   "GET /2 HTTP/1.0\r\n\r\n");
     EXPECT_EQ(Responses(got).size(), 2u) << got;
     EXPECT_TRUE(absl::StrContains(got, "Connection: keep-alive\r\n")) << got;
   });
@@ -167,7 +108,7 @@ TEST(HttpServerTest, MalformedAndOversizedRequestsGetTheirStatus) {
   o.max_target_bytes = 100;
   o.max_header_bytes = 1000;
   o.max_body_bytes = 50;
-  WithServer(o, [](uint16_t port) {
+  WithEcho(o, [](uint16_t port) {
     struct Case {
       std::string request;
       std::string status;
@@ -189,7 +130,7 @@ TEST(HttpServerTest, MalformedAndOversizedRequestsGetTheirStatus) {
         {"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
          "HTTP/1.1 400 Bad Request"},
     };
-    for (const Case &c : cases) {
+    for (const Case& c : cases) {
       std::string got = Exchange(port, c.request);
       EXPECT_TRUE(absl::StartsWith(got, c.status + "\r\n"))
           << c.request.substr(0, 60) << " got: " << got.substr(0, 200);
@@ -206,7 +147,7 @@ TEST(HttpServerTest, SlowClientsTimeOut) {
   o.header_timeout = absl::Milliseconds(100);
   o.body_timeout = absl::Milliseconds(100);
   o.idle_timeout = absl::Milliseconds(100);
-  WithServer(o, [](uint16_t port) {
+  WithEcho(o, [](uint16_t port) {
     // Half a head, then nothing: 408.
     std::string got = Exchange(port, "GET / HTTP/1.1\r\nHost:");
     EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 408 Request Timeout\r\n"))
@@ -222,7 +163,7 @@ TEST(HttpServerTest, SlowClientsTimeOut) {
 }
 
 TEST(HttpServerTest, AThrowingHandlerIs500AndOthersGoOn) {
-  WithServer({}, [](uint16_t port) {
+  WithEcho({}, [](uint16_t port) {
     std::string got = Exchange(port, "GET /throw HTTP/1.1\r\n\r\n");
     EXPECT_TRUE(absl::StartsWith(got, "HTTP/1.1 500 Internal Server Error\r\n"))
         << got;
@@ -232,22 +173,20 @@ TEST(HttpServerTest, AThrowingHandlerIs500AndOthersGoOn) {
 }
 
 TEST(HttpServerTest, TakeOverGetsTheStreamAndTheBytesAfterTheRequest) {
-  Handler upgrade = [](Request &req) {
+  Handler upgrade = [](Request& req) {
     Response r;
     r.status = 101;
     r.SetHeader("Upgrade", "shout");
     std::string target = req.target;
-    r.take_over = [target](io::Stream &s, std::string leftover) {
+    r.take_over = [target](io::Stream& s, std::string leftover) {
       // A toy protocol: upper-cases lines.
       std::string line = leftover;
       while (!absl::StrContains(line, "\n")) {
         auto more = s.ReadSome();
-        if (!more.ok())
-          return;
+        if (!more.ok()) return;
         line += *more;
       }
-      for (char &c : line)
-        c = static_cast<char>(toupper(c));
+      for (char& c : line) c = static_cast<char>(toupper(c));
       (void)s.Write(target + " " + line);
     };
     return r;
@@ -268,7 +207,71 @@ TEST(HttpServerTest, TakeOverGetsTheStreamAndTheBytesAfterTheRequest) {
       upgrade);
 }
 
-} // namespace
-} // namespace http
-} // namespace runtime
-} // namespace evergreen
+// Shutdown: the listener closes, an idle keep-alive connection is closed at
+// once (long before its idle timeout), and a request in flight is answered
+// with "Connection: close"; Serve then returns.
+TEST(HttpServerTest, ShutdownClosesIdleConnectionsAndFinishesRequests) {
+  auto loop = NewLoop();
+  auto listener = io::TcpListener::Listen("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok());
+  uint16_t port = (*listener)->LocalAddress()->port();
+  Event release;
+  Event slow_started;
+  ServerOptions o;
+  o.idle_timeout = absl::Seconds(60);
+  Server server(
+      [&](Request& req) {
+        if (req.path == "/slow") {
+          slow_started.Set();
+          (void)release.Wait();
+        }
+        return Response::Text(200, "done " + req.path);
+      },
+      o);
+  absl::Status served = absl::UnknownError("not run");
+  std::string idle_got, slow_got;
+  auto serve = Task::Spawn([&] { served = server.Serve(**listener); });
+  auto idle = Task::Spawn([&] {
+    auto c = io::TcpStream::Connect("127.0.0.1", port,
+                                    Deadline::After(absl::Seconds(5)));
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE((*c)->Write("GET /a HTTP/1.1\r\n\r\n").ok());
+    while (true) {
+      auto r = (*c)->ReadSome();
+      if (!r.ok()) break;
+      idle_got += *r;
+    }
+  });
+  auto slow = Task::Spawn(
+      [&] { slow_got = Exchange(port, "GET /slow HTTP/1.1\r\n\r\n"); });
+  auto driver = Task::Spawn([&] {
+    absl::Status s = WithTimeout(absl::Seconds(10), [&] {
+      ASSERT_TRUE(slow_started.Wait().ok());
+      while (server.connections() < 2 || idle_got.empty()) {
+        ASSERT_TRUE(Sleep(absl::Milliseconds(1)).ok());
+      }
+      server.Shutdown();
+      EXPECT_TRUE(server.draining());
+      // The idle one ends without the release; the slow one needs it.
+      ASSERT_TRUE((*idle)->Join().ok());
+      EXPECT_EQ(server.connections(), 1u);
+      release.Set();
+      ASSERT_TRUE((*slow)->Join().ok());
+      ASSERT_TRUE((*serve)->Join().ok());
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  ASSERT_TRUE(serve.ok() && idle.ok() && slow.ok() && driver.ok());
+  ASSERT_TRUE(loop->Run().ok());
+  EXPECT_TRUE(served.ok()) << served;
+  EXPECT_EQ(Responses(idle_got), (Pairs{{"HTTP/1.1 200 OK", "done /a"}}));
+  EXPECT_EQ(Responses(slow_got), (Pairs{{"HTTP/1.1 200 OK", "done /slow"}}));
+  EXPECT_TRUE(absl::StrContains(slow_got, "Connection: close\r\n")) << slow_got;
+  EXPECT_EQ(server.Serve(**listener).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace http
+}  // namespace runtime
+}  // namespace evergreen
