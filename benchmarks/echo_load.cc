@@ -1,11 +1,14 @@
 // echo_load: a single-threaded epoll load generator for TCP echo servers
-// (examples/loop_echo_server and benchmarks/raw_uv_echo_server), used by
-// echo_compare.sh. Every echoed byte is checked.
+// (the //examples echo servers, raw_uv_echo_server, asio_spawn_echo_server,
+// node_net_echo_server.js), used by echo_compare.sh, io_echo_compare.sh and
+// io_idle_compare.sh. Every echoed byte is checked.
 //
 //   echo_load --port=7000 --scenario=pingpong [--connections=100]
 //             [--round_trips=200000] [--message_bytes=64]
 //   echo_load --port=7000 --scenario=stream [--connections=10]
 //             [--mib=64] [--chunk_bytes=16384]
+//   echo_load --port=7000 --scenario=idle [--connections=10000]
+//             [--batch=100] [--hold_seconds=60]
 //
 // pingpong: each connection sends a message, waits for its exact echo,
 // compares it, then sends the next; --round_trips in total, shared evenly.
@@ -17,14 +20,25 @@
 // pseudo-random pattern from its own starting offset; the pattern's period
 // is not a multiple of any chunk size, so misordering shows.
 //
+// idle: opens --connections (default 10000) connections, --batch (default
+// 100) at a time, and on each one ping-pongs one --message_bytes message
+// (checked), so that every connection was accepted and is being served;
+// then prints "scenario=idle ... ready" and holds them all open, idle, until
+// SIGTERM or SIGINT or --hold_seconds; a byte or an EOF from the server
+// while idle is an error. The server's memory per connection is measured
+// meanwhile (io_idle_compare.sh). Needs a file descriptor limit above
+// --connections.
+//
 // Prints one line "scenario=... seconds=... round_trips_per_second=..." (or
-// mib_per_second=...). Exit status: 0 on success, 1 on a mismatched byte, an
-// early EOF or a socket error (with the details on stderr), 2 if
+// mib_per_second=...; idle: a "ready" line, then a "closed" line). Exit status:
+// 0 on success, 1 on a mismatched byte, an early EOF or a socket error (with
+// the details on stderr), 2 if
 // --max_seconds elapsed first (the partial rate is still printed).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -45,15 +59,19 @@
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "server IPv4 address");
 ABSL_FLAG(int, port, 7000, "server port");
-ABSL_FLAG(std::string, scenario, "pingpong", "pingpong or stream");
+ABSL_FLAG(std::string, scenario, "pingpong", "pingpong, stream or idle");
 ABSL_FLAG(int, connections, 0,
           "connections; 0 is the scenario's default (100 pingpong, 10 "
-          "stream)");
+          "stream, 10000 idle)");
 ABSL_FLAG(int64_t, round_trips, 200000, "pingpong: round trips in total");
 ABSL_FLAG(int, message_bytes, 64, "pingpong: bytes per message");
 ABSL_FLAG(int64_t, mib, 64, "stream: MiB echoed per connection");
 ABSL_FLAG(int, chunk_bytes, 16384, "stream: bytes per write");
-ABSL_FLAG(double, max_seconds, 60, "give up (exit 2) after this long");
+ABSL_FLAG(int, batch, 100, "idle: connections opened at a time");
+ABSL_FLAG(double, hold_seconds, 60,
+          "idle: hold the connections open this long at most once ready");
+ABSL_FLAG(double, max_seconds, 60,
+          "give up (exit 2) after this long (idle: to get ready)");
 
 namespace {
 
@@ -342,6 +360,105 @@ int Stream(double max_seconds) {
   return 0;
 }
 
+volatile sig_atomic_t stop_requested = 0;
+void OnStopSignal(int) { stop_requested = 1; }
+
+int Idle(double max_seconds) {
+  int nconn = absl::GetFlag(FLAGS_connections);
+  if (nconn <= 0) nconn = 10000;
+  const int batch = absl::GetFlag(FLAGS_batch);
+  const size_t msg = static_cast<size_t>(absl::GetFlag(FLAGS_message_bytes));
+  const double hold_seconds = absl::GetFlag(FLAGS_hold_seconds);
+  if (batch <= 0 || msg == 0) Die("--batch and --message_bytes > 0");
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+
+  struct Conn {
+    int fd = -1;
+    std::string sent, got;
+    size_t in = 0;
+    bool idle = false;  // its round trip is done
+  };
+  std::vector<Conn> conns(nconn);
+  int epfd = epoll_create1(0);
+  if (epfd < 0) Die("epoll_create1: %s", strerror(errno));
+  // Data or an EOF on an idle connection is an error; on one waiting for
+  // its echo, the echo is read and checked.
+  auto on_event = [&](uint32_t index, uint32_t) {
+    Conn& c = conns[index];
+    if (c.idle) {
+      char extra;
+      if (ReadSome(c.fd, index, &extra, 1) != 0) {
+        Die("connection %u: bytes from the server while idle", index);
+      }
+      return;
+    }
+    c.in += ReadSome(c.fd, index, &c.got[c.in], msg - c.in);
+    if (c.in < msg) return;
+    if (c.got != c.sent) {
+      size_t at = 0;
+      while (c.got[at] == c.sent[at]) ++at;
+      Die("connection %u: byte %zu echoed as 0x%02x, sent 0x%02x", index, at,
+          static_cast<uint8_t>(c.got[at]), static_cast<uint8_t>(c.sent[at]));
+    }
+    c.idle = true;
+    c.got = std::string();
+    c.sent = std::string();
+  };
+  const double start = Now();
+  int ready = 0;
+  bool ok = true;
+  for (int first = 0; ok && first < nconn; first += batch) {
+    const int k = std::min(batch, nconn - first);
+    std::vector<int> fds = ConnectAll(k);
+    for (int i = 0; i < k; ++i) {
+      Conn& c = conns[first + i];
+      c.fd = fds[i];
+      c.sent.resize(msg);
+      c.got.resize(msg);
+      uint64_t rng = 0x9876543ULL * (first + i + 1);
+      FillRandom(rng, &c.sent[0], msg);
+      Watch(epfd, EPOLL_CTL_ADD, c.fd, first + i, EPOLLIN | EPOLLRDHUP);
+      ssize_t w = write(c.fd, c.sent.data(), msg);
+      if (w != static_cast<ssize_t>(msg)) {
+        Die("connection %d: write of %zu bytes: %zd (%s)", first + i, msg, w,
+            w < 0 ? strerror(errno) : "short");
+      }
+    }
+    ok = RunLoop(epfd, start + max_seconds, on_event, [&] {
+      for (int i = first; i < first + k; ++i) {
+        if (!conns[i].idle) return false;
+      }
+      return true;
+    });
+    if (ok) ready = first + k;
+  }
+  const double seconds = Now() - start;
+  printf("scenario=idle connections=%d message_bytes=%zu seconds=%.3f %s\n",
+         ready, msg, seconds, ok ? "ready" : "TIMED_OUT");
+  fflush(stdout);
+  if (!ok) {
+    fprintf(stderr, "echo_load: --max_seconds=%g elapsed with %d of %d ready\n",
+            max_seconds, ready, nconn);
+    return 2;
+  }
+  // Idle: nothing may arrive until a stop signal or --hold_seconds.
+  const double hold_end = Now() + hold_seconds;
+  epoll_event events[256];
+  while (!stop_requested && Now() < hold_end) {
+    int n = epoll_wait(epfd, events, 256, 100);
+    if (n < 0 && errno != EINTR) Die("epoll_wait: %s", strerror(errno));
+    for (int i = 0; i < n; ++i) on_event(events[i].data.u32, events[i].events);
+  }
+  for (Conn& c : conns) close(c.fd);
+  close(epfd);
+  printf("scenario=idle closed%s\n",
+         stop_requested ? "" : " (--hold_seconds elapsed)");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -353,8 +470,10 @@ int main(int argc, char** argv) {
     rc = PingPong(max_seconds);
   } else if (scenario == "stream") {
     rc = Stream(max_seconds);
+  } else if (scenario == "idle") {
+    rc = Idle(max_seconds);
   } else {
-    Die("--scenario=%s: expected pingpong or stream", scenario.c_str());
+    Die("--scenario=%s: expected pingpong, stream or idle", scenario.c_str());
   }
   fflush(stdout);
   return rc;
