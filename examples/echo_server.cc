@@ -57,17 +57,20 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
-// Echo copies what `conn` reads back to it until EOF or an error.
+// Echo copies what `conn` reads back to it until EOF or an error, through
+// one buffer it reuses (no allocation per read once it has grown).
 void Echo(io::Stream& conn) {
+  std::string buf;
   while (true) {
-    absl::StatusOr<std::string> data = conn.ReadSome();
-    if (!data.ok()) {
-      if (data.status().code() == absl::StatusCode::kOutOfRange) {
+    buf.clear();
+    absl::StatusOr<size_t> n = conn.ReadSomeInto(&buf);
+    if (!n.ok()) {
+      if (n.status().code() == absl::StatusCode::kOutOfRange) {
         (void)conn.Shutdown();
       }
       return;
     }
-    if (!conn.Write(*std::move(data)).ok()) return;
+    if (!conn.Write(absl::string_view(buf)).ok()) return;
   }
 }
 

@@ -201,6 +201,30 @@ absl::StatusOr<std::string> Stream::ReadSome(size_t max) {
   return Take(std::min(max, BufferedBytes()));
 }
 
+absl::StatusOr<size_t> Stream::ReadSomeInto(std::string* out, size_t max) {
+  Task* me = nullptr;
+  if (absl::Status s = StartRead("read", &me); !s.ok()) return s;
+  if (out == nullptr || max == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("read ", peer_, ": null destination or max 0"));
+  }
+  Busy busy(reader_busy_);
+  if (absl::Status s = Fill(me, 1, [this] { return BufferedBytes() > 0; });
+      !s.ok()) {
+    return s;
+  }
+  const size_t n = std::min(max, BufferedBytes());
+  out->append(rbuf_.data() + rpos_, n);
+  rpos_ += n;
+  if (rpos_ == rbuf_.size()) {
+    // Keeps the capacity for the next reads (bounded by what the socket
+    // delivered at once and read_buffer_limit).
+    rbuf_.clear();
+    rpos_ = 0;
+  }
+  return n;
+}
+
 absl::StatusOr<std::string> Stream::ReadExactly(size_t n) {
   Task* me = nullptr;
   if (absl::Status s = StartRead("read", &me); !s.ok()) return s;
@@ -257,7 +281,15 @@ absl::StatusOr<std::string> Stream::ReadLine(size_t limit) {
 
 // Writing.
 
-absl::Status Stream::Write(std::string data) {
+absl::Status Stream::Write(std::string&& data) {
+  return WriteImpl(data, &data);
+}
+
+absl::Status Stream::Write(absl::string_view data) {
+  return WriteImpl(data, nullptr);
+}
+
+absl::Status Stream::WriteImpl(absl::string_view data, std::string* owned) {
   Task* me = nullptr;
   if (absl::Status s = InTask("write", peer_, &me); !s.ok()) return s;
   if (IsClosed()) return ClosedError("write");
@@ -267,19 +299,27 @@ absl::Status Stream::Write(std::string data) {
         absl::StrCat("write ", peer_, ": the write side was shut down"));
   }
   if (data.empty()) return absl::OkStatus();
+  size_t written = 0;
   if (t_->PendingWrites() == 0) {
     absl::StatusOr<size_t> n = t_->TryWrite(data);
     if (n.ok()) {
       if (*n == data.size()) return absl::OkStatus();
-      data.erase(0, *n);
+      written = *n;
     } else if (n.status().code() != absl::StatusCode::kUnavailable) {
       ws_->error = n.status();
       return WriteError();
     }
     // EAGAIN: queue it all.
   }
+  std::string rest;
+  if (owned != nullptr) {
+    owned->erase(0, written);
+    rest = std::move(*owned);
+  } else {
+    rest.assign(data.data() + written, data.size() - written);
+  }
   std::shared_ptr<WriteState> ws = ws_;
-  absl::Status s = t_->Write(std::move(data), [ws](absl::Status st) {
+  absl::Status s = t_->Write(std::move(rest), [ws](absl::Status st) {
     if (!st.ok() && ws->error.ok() && !ws->closed) ws->error = st;
     ws->waiters.NotifyAll();
   });

@@ -63,8 +63,10 @@ namespace io {
 // StreamOptions tune a stream's buffering.
 struct StreamOptions {
   // The socket is not read while this many bytes (or what a waiting read
-  // needs, if more) wait unread in the stream's buffer.
-  size_t read_buffer_limit = 64 * 1024;
+  // needs, if more) wait unread in the stream's buffer. Above the loop's
+  // 64 KiB read size, so that a full read does not stop the socket and the
+  // next ReadSome start it again (an epoll_ctl each).
+  size_t read_buffer_limit = 256 * 1024;
   // Write returns once at most this many bytes are queued for the kernel.
   size_t write_high_water = 64 * 1024;
 };
@@ -85,6 +87,16 @@ class Stream {
   // FailedPrecondition when closed, outside a task or while another task
   // reads. Throws when the task is killed or cancelled (see above).
   absl::StatusOr<std::string> ReadSome(size_t max = 64 * 1024);
+  // ReadSomeInto is ReadSome appending to `*out` (not null) instead of
+  // returning a new string; returns the number of bytes appended. With a
+  // buffer the caller reuses (out->clear() between reads), reading
+  // allocates nothing once the buffers have grown:
+  //   std::string buf;
+  //   while (conn.ReadSomeInto(&buf).ok()) {
+  //     if (!conn.Write(absl::string_view(buf)).ok()) break;
+  //     buf.clear();
+  //   }
+  absl::StatusOr<size_t> ReadSomeInto(std::string* out, size_t max = 64 * 1024);
   // ReadExactly returns exactly `n` bytes, waiting for them. At EOF before
   // `n` bytes: OutOfRange "read <peer>: EOF after 3 of 10 bytes", and the 3
   // bytes stay buffered (ReadSome returns them). Other errors as ReadSome.
@@ -102,16 +114,23 @@ class Stream {
   // ReadLine is ReadUntil("\n", limit): the line with its "\n".
   absl::StatusOr<std::string> ReadLine(size_t limit = 64 * 1024);
 
-  // Write queues `data` (moved, not copied, unless the kernel takes part of
-  // it at once) and returns once the write queue holds at most
-  // write_high_water bytes: above that it suspends the task (backpressure).
-  // OK means queued, not delivered: see Drain. Errors: the write error
+  // Write queues `data` (moved, not copied; what the kernel takes at once
+  // is written first, without queueing) and returns once the write queue holds
+  // at most write_high_water bytes: above that it suspends the task
+  // (backpressure). OK means queued, not delivered: see Drain. Errors: the
+  // write error
   // ("write <peer>: EPIPE (broken pipe)", ECONNRESET), again on every later
   // write, including the failure of a write queued earlier;
   // FailedPrecondition when closed, after Shutdown or outside a task.
   // Throws when the task is killed or cancelled while suspended, which
   // closes the stream.
-  absl::Status Write(std::string data);
+  absl::Status Write(std::string&& data);
+  // Write(view) is Write(std::string(view)) except that only the bytes the
+  // kernel does not take at once are copied (none, usually).
+  absl::Status Write(absl::string_view data);
+  absl::Status Write(const char* data) {
+    return Write(absl::string_view(data));
+  }
   // Drain waits until every queued byte was handed to the kernel. OK, the
   // write error, or FailedPrecondition when closed or outside a task.
   // Interrupting it closes the stream.
@@ -176,6 +195,9 @@ class Stream {
   void StopReading();
   std::string Take(size_t n);
   absl::Status WaitWrites(Task* me, bool drain);
+  // Write and Write(view): `owned` (if not null) holds `data` and may be
+  // moved from.
+  absl::Status WriteImpl(absl::string_view data, std::string* owned);
   absl::Status WriteError() const;
 
   std::unique_ptr<io_internal::Transport> t_;
