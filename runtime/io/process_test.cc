@@ -249,6 +249,11 @@ TEST(ProcessTest, KillDuringWaitThenKillTheChild) {
     ASSERT_TRUE((*victim)->Kill().ok());
     EXPECT_FALSE(returned);
     EXPECT_FALSE(p.handle().HasRef()) << "nobody waits any more";
+    absl::Status bad = p.Kill(100000);
+    EXPECT_FALSE(bad.ok());
+    EXPECT_TRUE(absl::StartsWith(
+        bad.message(), absl::StrCat("kill /bin/cat (pid ", p.pid(), "): ")))
+        << bad;
     // Two waiters at once, then the child is killed by a signal.
     absl::StatusOr<ExitStatus> other = absl::UnknownError("not run");
     auto waiter = Task::Spawn([&] { other = p.Wait(); });

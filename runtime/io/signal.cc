@@ -106,6 +106,7 @@ struct ShutdownGuard::State {
   absl::Duration grace;
   TimerHandle grace_timer;
   EventLoop* loop = nullptr;
+  runtime_internal::WaitQueue waiters;  // tasks in WaitRequested
 
   // Force queues the force action (once).
   static void Force(const std::shared_ptr<State>& st, int signum) {
@@ -122,6 +123,7 @@ struct ShutdownGuard::State {
     ++st->received;
     if (st->received == 1) {
       st->first = signum;
+      st->waiters.NotifyAll();
       st->loop->CallSoon([st, signum] {
         if (st->alive && st->graceful) st->graceful(signum);
       });
@@ -144,6 +146,7 @@ ShutdownGuard::ShutdownGuard(std::shared_ptr<State> state,
 
 ShutdownGuard::~ShutdownGuard() {
   state_->alive = false;
+  state_->waiters.NotifyAll();
   state_->grace_timer.Cancel();
   handles_.clear();  // closes them: the handlers are removed
 }
@@ -183,6 +186,42 @@ absl::StatusOr<std::unique_ptr<ShutdownGuard>> ShutdownGuard::Install(
   }
   return std::unique_ptr<ShutdownGuard>(
       new ShutdownGuard(std::move(state), std::move(handles)));
+}
+
+absl::StatusOr<int> ShutdownGuard::WaitRequested(Deadline deadline) {
+  static constexpr char kOp[] = "wait for shutdown signal";
+  Task* me = nullptr;
+  if (absl::Status s = runtime_internal::CheckInTask(kOp, &me); !s.ok()) {
+    return s;
+  }
+  // Only `st` is used once the task blocked: the guard may be destroyed.
+  std::shared_ptr<State> st = state_;
+  if (st->received > 0) return st->first;
+  for (auto& h : handles_) h->Ref();
+  // Unreferences the handles once no task waits, unless the guard is gone
+  // (then they are closed).
+  struct Unref {
+    State* st;
+    std::vector<loop::HandlePtr<loop::Signal>>* handles;
+    ~Unref() {
+      if (!st->alive || !st->waiters.empty()) return;
+      for (auto& h : *handles) {
+        if (!h->IsClosing()) h->Unref();
+      }
+    }
+  } unref{st.get(), &handles_};
+  while (st->received == 0) {
+    if (!st->alive) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(kOp, ": guard destroyed"));
+    }
+    if (!runtime_internal::Wait(me, st->waiters, deadline) &&
+        st->received == 0 && st->alive) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(kOp, ": deadline exceeded"));
+    }
+  }
+  return st->first;
 }
 
 bool ShutdownGuard::requested() const { return state_->received > 0; }

@@ -83,7 +83,10 @@ struct ShutdownOptions {
 // work in flight) once. Later signals are counted and otherwise ignored.
 // The actions run as callbacks of the loop (like CallSoon), never inside a
 // task, and never after the guard was destroyed. The guard's handlers do
-// not keep EventLoop::Run going (the grace timer, once started, does).
+// not keep EventLoop::Run going (the grace timer, once started, does),
+// except while a task waits in WaitRequested: so a program whose tasks all
+// wait on what only an action would end (an Event the graceful action sets)
+// is a deadlock to Run; wait in WaitRequested (or in I/O) instead.
 class ShutdownGuard {
  public:
   // Install starts catching `options.signals`. `graceful(signum)` runs on
@@ -101,6 +104,15 @@ class ShutdownGuard {
   // ~ShutdownGuard removes the handlers (signals get their earlier
   // disposition back) and cancels the grace timer.
   ~ShutdownGuard();
+
+  // WaitRequested blocks the calling task until a shutdown signal arrived
+  // and returns the first one (at once if one did). While a task waits here
+  // the guard's handlers keep EventLoop::Run going. Errors:
+  // DeadlineExceeded "wait for shutdown signal: deadline exceeded";
+  // FailedPrecondition outside a task, or "wait for shutdown signal: guard
+  // destroyed" for a task blocked here when the guard is destroyed. Throws
+  // when the task is killed or cancelled.
+  absl::StatusOr<int> WaitRequested(Deadline deadline = Deadline::Never());
 
   // requested: a shutdown signal arrived (the graceful action ran or is
   // queued to run).

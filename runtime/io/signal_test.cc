@@ -273,6 +273,47 @@ TEST(ShutdownTest, GracePeriodForcesAndDestroyedGuardsDoNothing) {
   EXPECT_EQ(late_actions, 0);
 }
 
+// A task can wait for the request itself; only then do the guard's handlers
+// keep Run going.
+TEST(ShutdownTest, WaitRequested) {
+  auto el = NewLoop();
+  absl::StatusOr<int> got = absl::UnknownError("not run");
+  absl::StatusOr<int> again = absl::UnknownError("not run");
+  absl::StatusOr<int> timed = 0, orphaned = 0;
+  int received = 0;
+  RunTask(*el, [&] {
+    ShutdownOptions options;
+    options.signals = {SIGUSR2, SIGHUP};
+    auto guard = ShutdownGuard::Install(nullptr, nullptr, options);
+    ASSERT_TRUE(guard.ok()) << guard.status();
+    timed = (*guard)->WaitRequested(Deadline::After(absl::Milliseconds(20)));
+    auto raiser = Task::Spawn([] { ASSERT_EQ(raise(SIGHUP), 0); });
+    ASSERT_TRUE(raiser.ok());
+    got = (*guard)->WaitRequested(Deadline::After(absl::Seconds(5)));
+    again = (*guard)->WaitRequested();
+    received = (*guard)->signals_received();
+    // A guard destroyed under a waiting task.
+    auto other = ShutdownGuard::Install(nullptr, nullptr, options);
+    ASSERT_TRUE(other.ok());
+    auto waiter = Task::Spawn([&] { orphaned = (*other)->WaitRequested(); });
+    ASSERT_TRUE(waiter.ok());
+    ASSERT_TRUE(Yield().ok());
+    other->reset();
+    ASSERT_TRUE((*waiter)->Join().ok());
+  });
+  EXPECT_EQ(timed.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(timed.status().message(),
+            "wait for shutdown signal: deadline exceeded");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, SIGHUP);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, SIGHUP);
+  EXPECT_EQ(received, 1);
+  EXPECT_EQ(orphaned.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(orphaned.status().message(), "guard destroyed"))
+      << orphaned.status();
+}
+
 TEST(ShutdownTest, InstallErrors) {
   {
     auto guard = ShutdownGuard::Install(nullptr, nullptr);
