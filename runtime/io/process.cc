@@ -1,6 +1,8 @@
 #include "runtime/io/process.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <utility>
@@ -119,13 +121,24 @@ Process::~Process() {
   State& st = *state_;
   st.destroyed = true;
   st.waiters.NotifyAll();
-  if (st.exited || handle_->IsClosing()) return;  // handle_ closes
-  // The child still runs: kill it and keep its handle until the exit
-  // callback reaps it. Referenced, so that Run does not return before (the
-  // exit follows SIGKILL at once).
-  (void)handle_->Kill(SIGKILL);
-  handle_->Ref();
-  st.orphan = std::move(handle_);
+  if (st.exited) return;  // handle_ closes
+  // The child still runs (or exited and was not reaped yet).
+  (void)kill(pid_, SIGKILL);
+  EventLoop* el = EventLoop::Current();
+  if (el != nullptr && el->IsRunning() && !handle_->IsClosing()) {
+    // Keep the handle until the exit callback reaps the child. Referenced,
+    // so that Run does not return before (the exit follows SIGKILL at once).
+    handle_->Ref();
+    st.orphan = std::move(handle_);
+    return;
+  }
+  // Outside Run (between runs, while ~EventLoop unwinds the tasks, after the
+  // loop was destroyed) no exit callback may come any more: close the
+  // handle (libuv forgets the child) and reap the killed child here.
+  handle_.reset();
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
 }
 
 std::optional<ExitStatus> Process::exit_status() const {

@@ -26,12 +26,16 @@
 // returning (it keeps running; a later Wait still sees its exit).
 //
 // Destruction: destroying a Process whose child still runs sends it SIGKILL
-// and closes the pipes; the loop reaps the child in the background when its
-// exit arrives (and keeps Run going until then, which is at once after
-// SIGKILL), so no zombie and no handle is left behind. If the EventLoop
-// itself is destroyed before that exit arrived, the child stays a zombie
-// until this process exits. Tasks blocked in Wait on a destroyed Process
-// get FailedPrecondition.
+// and closes the pipes, and the child is reaped: no zombie, no handle left
+// behind. Inside EventLoop::Run (from a task or callback) the loop reaps it
+// in the background when its exit arrives, and keeps Run going until then
+// (at once after SIGKILL). Outside Run (between runs, or when ~EventLoop
+// kills the tasks that own Processes) no exit callback may come any more,
+// so the destructor reaps it itself with waitpid: that blocks the thread
+// until the killed child is gone (normally microseconds; longer only for a
+// child stuck in uninterruptible sleep); so does a Process that outlives its
+// EventLoop. Tasks blocked in Wait on a destroyed Process get
+// FailedPrecondition.
 //
 // Loop thread only; Wait must be called from a task.
 #ifndef EVERGREEN_RUNTIME_IO_PROCESS_H_
@@ -109,7 +113,8 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
   // ~Process closes the pipes and, if the child still runs, kills it with
-  // SIGKILL and reaps it in the background (see above).
+  // SIGKILL and reaps it (in the background inside Run, else at once: see
+  // above).
   ~Process();
 
   // The piped stdio, nullptr for those not kPipe. Owned by the Process.

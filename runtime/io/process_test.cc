@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "runtime/cancel.h"
+#include "runtime/event.h"
 #include "runtime/event_loop.h"
 #include "runtime/io/test_util.h"
 #include "runtime/task.h"
@@ -417,6 +418,57 @@ TEST(ProcessTest, AChildNobodyWaitsForDoesNotKeepRunGoing) {
     ASSERT_TRUE(exit.ok()) << exit.status();
     EXPECT_TRUE(exit->success());
   });
+}
+
+// Outside Run no exit callback can come: the destructor reaps the child.
+TEST(ProcessTest, DestroyingARunningProcessOutsideRunReapsIt) {
+  auto el = NewLoop();
+  std::unique_ptr<Process> kept;
+  RunTask(*el, [&] {
+    auto child = Process::Spawn(Cat());
+    ASSERT_TRUE(child.ok()) << child.status();
+    kept = *std::move(child);
+  });
+  ASSERT_NE(kept, nullptr);
+  int pid = kept->pid();
+  ASSERT_TRUE(Exists(pid));
+  kept.reset();
+  EXPECT_FALSE(Exists(pid)) << "pid " << pid << " still exists (zombie?)";
+  EXPECT_EQ(OpenHandles(*el, "process"), 0);
+  // The loop is still usable and has nothing left to do.
+  EXPECT_TRUE(el->Run().ok());
+}
+
+// ~EventLoop kills a task that owns a running child; a Process may also
+// outlive its EventLoop. Either way the child is reaped.
+TEST(ProcessTest, ChildrenOwnedAtEventLoopDestructionAreReaped) {
+  int owned_pid = 0, outliving_pid = 0;
+  std::unique_ptr<Process> outliving;
+  {
+    auto el = NewLoop();
+    auto watchdog = testing::Watchdog(*el);
+    Event never;
+    auto owner = Task::Spawn([&] {
+      auto child = Process::Spawn(Cat());
+      ASSERT_TRUE(child.ok()) << child.status();
+      owned_pid = (*child)->pid();
+      auto other = Process::Spawn(Cat());
+      ASSERT_TRUE(other.ok()) << other.status();
+      outliving_pid = (*other)->pid();
+      outliving = *std::move(other);
+      (void)never.Wait();  // blocks forever: Run reports a deadlock
+    });
+    ASSERT_TRUE(owner.ok());
+    absl::Status run = el->Run();
+    EXPECT_EQ(run.code(), absl::StatusCode::kFailedPrecondition) << run;
+    ASSERT_GT(owned_pid, 0);
+    EXPECT_TRUE(Exists(owned_pid));
+  }  // ~EventLoop kills `owner`, whose Process goes
+  EXPECT_FALSE(Exists(owned_pid)) << "pid " << owned_pid << " remains";
+  ASSERT_NE(outliving, nullptr);
+  EXPECT_TRUE(Exists(outliving_pid));
+  outliving.reset();
+  EXPECT_FALSE(Exists(outliving_pid)) << "pid " << outliving_pid << " remains";
 }
 
 }  // namespace
