@@ -1,5 +1,6 @@
 #include "runtime/io/signal.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,16 @@ namespace io {
 namespace {
 
 using io_internal::Renamed;
+
+// Unique returns `signals` without repetitions, in their first order: a
+// signal listed twice is watched once.
+std::vector<int> Unique(const std::vector<int>& signals) {
+  std::vector<int> out;
+  for (int s : signals) {
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  }
+  return out;
+}
 
 std::string SignalList(const std::vector<int>& signals) {
   return absl::StrJoin(signals, ", ", [](std::string* out, int s) {
@@ -72,7 +83,7 @@ absl::StatusOr<int> WaitForSignal(const std::vector<int>& signals,
   auto arrived = std::make_shared<Arrived>();
   // Closed (the handlers removed) whichever way this returns.
   std::vector<loop::HandlePtr<loop::Signal>> handles;
-  for (int signum : signals) {
+  for (int signum : Unique(signals)) {
     absl::StatusOr<loop::HandlePtr<loop::Signal>> h =
         loop::Signal::Create(me->loop().io());
     if (!h.ok()) return h.status();
@@ -169,7 +180,7 @@ absl::StatusOr<std::unique_ptr<ShutdownGuard>> ShutdownGuard::Install(
   state->grace = options.grace;
   state->loop = el;
   std::vector<loop::HandlePtr<loop::Signal>> handles;
-  for (int signum : options.signals) {
+  for (int signum : Unique(options.signals)) {
     absl::StatusOr<loop::HandlePtr<loop::Signal>> h =
         loop::Signal::Create(el->io());
     if (!h.ok()) return h.status();

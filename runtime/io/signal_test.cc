@@ -283,7 +283,7 @@ TEST(ShutdownTest, WaitRequested) {
   int received = 0;
   RunTask(*el, [&] {
     ShutdownOptions options;
-    options.signals = {SIGUSR2, SIGHUP};
+    options.signals = {SIGUSR2, SIGHUP, SIGHUP};  // listed twice: once
     auto guard = ShutdownGuard::Install(nullptr, nullptr, options);
     ASSERT_TRUE(guard.ok()) << guard.status();
     timed = (*guard)->WaitRequested(Deadline::After(absl::Milliseconds(20)));
