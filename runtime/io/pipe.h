@@ -66,6 +66,7 @@ class PipeStream final : public Stream {
 
  private:
   friend class PipeListener;
+  friend class Process;  // the piped stdio of a child (runtime/io/process.h)
   PipeStream(loop::HandlePtr<loop::Pipe> pipe, std::string peer,
              const StreamOptions& options);
 };
