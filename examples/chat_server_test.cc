@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "examples/test_util.h"
 #include "gtest/gtest.h"
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
@@ -31,93 +32,13 @@ extern char** environ;
 
 namespace {
 
+using evergreen::examples_test::Runfile;
+using evergreen::examples_test::ServerProcess;
+
 namespace io = evergreen::runtime::io;
 using evergreen::runtime::Deadline;
 using evergreen::runtime::EventLoop;
 using evergreen::runtime::Task;
-
-constexpr int kTimeoutMs = 10000;
-
-std::string Runfile(const std::string& path) {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir ? srcdir : ".", "/evergreen/", path);
-}
-
-// The server under test: a child process whose first line gives the port.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> flags) {
-    std::string binary = Runfile("examples/chat_server");
-    flags.insert(flags.begin(), binary);
-    std::vector<char*> argv;
-    for (std::string& f : flags) argv.push_back(f.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (pipe(out) != 0) {
-      ADD_FAILURE() << "pipe: " << strerror(errno);
-      return;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    posix_spawn_file_actions_addclose(&actions, out[1]);
-    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(),
-                         environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (rc != 0) {
-      ADD_FAILURE() << "spawn " << binary << ": " << strerror(rc);
-      pid_ = -1;
-      close(out[0]);
-      return;
-    }
-    out_ = out[0];
-    std::string line = ReadLine();
-    unsigned port = 0;
-    if (sscanf(line.c_str(), "listening on 127.0.0.1:%u", &port) == 1) {
-      port_ = static_cast<uint16_t>(port);
-    }
-    EXPECT_NE(port_, 0) << line;
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) close(out_);
-  }
-  uint16_t port() const { return port_; }
-  // Wait returns the exit status (or -signal) once the process ended, or
-  // fails the test after 10 s.
-  int Wait() {
-    for (int waited = 0; waited < kTimeoutMs; waited += 10) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-      }
-      usleep(10000);  // polling a child's exit, not synchronisation
-    }
-    ADD_FAILURE() << "the server did not exit within 10 s";
-    return -1000;
-  }
-
- private:
-  std::string ReadLine() {
-    std::string line;
-    char c;
-    while (true) {
-      pollfd p = {out_, POLLIN, 0};
-      if (poll(&p, 1, kTimeoutMs) != 1) return line;
-      if (read(out_, &c, 1) != 1 || c == '\n') return line;
-      line.push_back(c);
-    }
-  }
-  pid_t pid_ = -1;
-  int out_ = -1;
-  uint16_t port_ = 0;
-};
 
 // Join connects, answers the name prompt, and returns the stream.
 std::unique_ptr<io::TcpStream> Join(uint16_t port, const std::string& name) {
@@ -142,7 +63,8 @@ bool ReadUntilLine(io::TcpStream& conn, const std::string& want) {
 
 TEST(ChatServerTest, SlowUserIsDroppedOthersGetEveryLine) {
   constexpr int kLines = 1000;
-  ServerProcess server({"--port=0", "--max_connections=3", "--max_outbox=32768",
+  ServerProcess server("examples/chat_server",
+                       {"--port=0", "--max_connections=3", "--max_outbox=32768",
                         "--send_buffer=16384"});
   ASSERT_NE(server.port(), 0);
   int bob_got = 0;

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "examples/test_util.h"
 #include "gtest/gtest.h"
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
@@ -33,18 +34,14 @@ extern char** environ;
 
 namespace {
 
+using evergreen::examples_test::Runfile;
+using evergreen::examples_test::ServerProcess;
+
 namespace io = evergreen::runtime::io;
 using evergreen::runtime::Deadline;
 using evergreen::runtime::EventLoop;
 using evergreen::runtime::Task;
 using evergreen::runtime::TaskGroup;
-
-constexpr int kTimeoutMs = 10000;
-
-std::string Runfile(const std::string& path) {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir ? srcdir : ".", "/evergreen/", path);
-}
 
 std::string Pattern(size_t n, uint32_t seed) {
   std::string s(n, '\0');
@@ -53,86 +50,6 @@ std::string Pattern(size_t n, uint32_t seed) {
   }
   return s;
 }
-
-// The server under test: a child process whose first line gives the port.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> flags) {
-    std::string binary = Runfile("examples/echo_server");
-    flags.insert(flags.begin(), binary);
-    std::vector<char*> argv;
-    for (std::string& f : flags) argv.push_back(f.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (pipe(out) != 0) {
-      ADD_FAILURE() << "pipe: " << strerror(errno);
-      return;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    posix_spawn_file_actions_addclose(&actions, out[1]);
-    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(),
-                         environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (rc != 0) {
-      ADD_FAILURE() << "spawn " << binary << ": " << strerror(rc);
-      pid_ = -1;
-      close(out[0]);
-      return;
-    }
-    out_ = out[0];
-    std::string line = ReadLine();
-    unsigned port = 0;
-    if (sscanf(line.c_str(), "listening on 127.0.0.1:%u", &port) == 1) {
-      port_ = static_cast<uint16_t>(port);
-    }
-    EXPECT_NE(port_, 0) << line;
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) close(out_);
-  }
-  uint16_t port() const { return port_; }
-  // Wait returns the exit status (or -signal) once the process ended, or
-  // fails the test after 10 s.
-  int Wait() {
-    for (int waited = 0; waited < kTimeoutMs; waited += 10) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-      }
-      usleep(10000);  // polling a child's exit, not synchronisation
-    }
-    ADD_FAILURE() << "the server did not exit within 10 s";
-    return -1000;
-  }
-  int Terminate() {
-    EXPECT_EQ(kill(pid_, SIGTERM), 0);
-    return Wait();
-  }
-
- private:
-  std::string ReadLine() {
-    std::string line;
-    char c;
-    while (true) {
-      pollfd p = {out_, POLLIN, 0};
-      if (poll(&p, 1, kTimeoutMs) != 1) return line;
-      if (read(out_, &c, 1) != 1 || c == '\n') return line;
-      line.push_back(c);
-    }
-  }
-  pid_t pid_ = -1;
-  int out_ = -1;
-  uint16_t port_ = 0;
-};
 
 // Exchange writes 64 KiB in pieces on `conn` from one task while another
 // reads the echo back, then shuts down and expects EOF. Returns the bytes
@@ -181,6 +98,7 @@ void RunClients(int n, const std::function<void(int)>& client) {
 TEST(EchoServerTest, TcpTwentyConnectionsThenStopsByItself) {
   constexpr int kConns = 20;
   ServerProcess server(
+      "examples/echo_server",
       {"--port=0", absl::StrCat("--max_connections=", kConns)});
   ASSERT_NE(server.port(), 0);
   std::vector<size_t> matched(kConns, 0);
@@ -196,9 +114,10 @@ TEST(EchoServerTest, TcpTwentyConnectionsThenStopsByItself) {
 
 TEST(EchoServerTest, TlsConnectionsAndSigtermStops) {
   constexpr int kConns = 10;
-  ServerProcess server({"--port=0", "--tls",
-                        "--cert=" + Runfile("tls/testdata/server.pem"),
-                        "--key=" + Runfile("tls/testdata/server.key")});
+  ServerProcess server(
+      "examples/echo_server",
+      {"--port=0", "--tls", "--cert=" + Runfile("tls/testdata/server.pem"),
+       "--key=" + Runfile("tls/testdata/server.key")});
   ASSERT_NE(server.port(), 0);
   std::vector<size_t> matched(kConns, 0);
   std::vector<std::string> versions(kConns);

@@ -24,13 +24,17 @@
 #include <utility>
 #include <vector>
 
+#include "examples/test_util.h"
 #include "gtest/gtest.h"
 
 extern char** environ;
 
 namespace {
 
-constexpr int kTimeoutMs = 10000;
+using evergreen::examples_test::Runfile;
+using evergreen::examples_test::ServerProcess;
+
+constexpr int kTimeoutMs = ServerProcess::kTimeoutMs;
 
 // Byte `offset` of a pseudo-random stream named by `seed` (splitmix64 of the
 // 8-byte block index): misordered or misrouted bytes do not match.
@@ -47,117 +51,6 @@ std::string Pattern(uint64_t seed, uint64_t offset, size_t n) {
   for (size_t i = 0; i < n; ++i) s[i] = PatternByte(seed, offset + i);
   return s;
 }
-
-// The server under test: a child process whose first line gives the port.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> flags) {
-    const char* srcdir = getenv("TEST_SRCDIR");
-    const char* workspace = getenv("TEST_WORKSPACE");
-    std::string binary = std::string(srcdir ? srcdir : ".") + "/" +
-                         (workspace ? workspace : "evergreen") +
-                         "/examples/loop_echo_server";
-    flags.insert(flags.begin(), binary);
-    std::vector<char*> argv;
-    for (std::string& f : flags) argv.push_back(f.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (pipe(out) != 0) {
-      ADD_FAILURE() << "pipe: " << strerror(errno);
-      return;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    posix_spawn_file_actions_addclose(&actions, out[1]);
-    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(),
-                         environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (rc != 0) {
-      ADD_FAILURE() << "spawn " << binary << ": " << strerror(rc);
-      pid_ = -1;
-      close(out[0]);
-      return;
-    }
-    out_ = out[0];
-    first_line_ = ReadLine();
-    unsigned port = 0;
-    if (sscanf(first_line_.c_str(), "listening on 127.0.0.1:%u", &port) == 1) {
-      port_ = static_cast<uint16_t>(port);
-    }
-  }
-
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) close(out_);
-  }
-
-  // port returns the port from the first line, 0 if it was not
-  // "listening on 127.0.0.1:PORT" (first_line then has the error: stderr
-  // goes to the same pipe).
-  uint16_t port() const { return port_; }
-  const std::string& first_line() const { return first_line_; }
-  pid_t pid() const { return pid_; }
-
-  // Wait returns the exit status (or -signal) once the process ended, or
-  // fails the test after 10 s.
-  int Wait() {
-    for (int waited = 0; waited < kTimeoutMs; waited += 10) {
-      int status;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-      }
-      usleep(10000);  // polling a child's exit, not synchronisation
-    }
-    ADD_FAILURE() << "the server did not exit within 10 s";
-    return -1000;
-  }
-
-  int Terminate(int signum = SIGTERM) {
-    EXPECT_EQ(kill(pid_, signum), 0);
-    return Wait();
-  }
-
-  // State returns the process state letter from /proc/PID/stat ('S' is
-  // sleeping, 'R' running).
-  char State() const {
-    std::ifstream f("/proc/" + std::to_string(pid_) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(f)),
-                     std::istreambuf_iterator<char>());
-    size_t paren = stat.rfind(')');
-    return paren == std::string::npos || paren + 2 >= stat.size()
-               ? '?'
-               : stat[paren + 2];
-  }
-
- private:
-  std::string ReadLine() {
-    std::string line;
-    char c;
-    while (true) {
-      pollfd p = {out_, POLLIN, 0};
-      if (poll(&p, 1, kTimeoutMs) != 1) {
-        ADD_FAILURE() << "no output from the server within 10 s";
-        return line;
-      }
-      if (read(out_, &c, 1) != 1 || c == '\n') return line;
-      line.push_back(c);
-    }
-  }
-
-  pid_t pid_ = -1;
-  int out_ = -1;
-  uint16_t port_ = 0;
-  std::string first_line_;
-};
 
 int Connect(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -234,7 +127,8 @@ long ServerRxQueue(uint16_t server_port, uint16_t client_port) {
 }
 
 TEST(LoopEchoServerTest, EchoesEveryByteThenExitsZeroOnSigterm) {
-  ServerProcess server({"--port=0"});
+  ServerProcess server("examples/loop_echo_server", {"--port=0"},
+                       /*merge_stderr=*/true);
   ASSERT_NE(server.port(), 0) << server.first_line();
   int fd = Connect(server.port());
   int nodelay = 1;
@@ -276,7 +170,9 @@ TEST(LoopEchoServerTest, EchoesEveryByteThenExitsZeroOnSigterm) {
 }
 
 TEST(LoopEchoServerTest, StopsReadingAboveHighWaterAndResumes) {
-  ServerProcess server({"--port=0", "--high_water=65536"});
+  ServerProcess server("examples/loop_echo_server",
+                       {"--port=0", "--high_water=65536"},
+                       /*merge_stderr=*/true);
   ASSERT_NE(server.port(), 0) << server.first_line();
   int fd = Connect(server.port());
   const uint16_t client_port = LocalPort(fd);
@@ -338,7 +234,9 @@ TEST(LoopEchoServerTest, StopsReadingAboveHighWaterAndResumes) {
 }
 
 TEST(LoopEchoServerTest, SigtermWithQueuedWritesExitsZero) {
-  ServerProcess server({"--port=0", "--high_water=65536"});
+  ServerProcess server("examples/loop_echo_server",
+                       {"--port=0", "--high_water=65536"},
+                       /*merge_stderr=*/true);
   ASSERT_NE(server.port(), 0) << server.first_line();
   std::vector<int> fds;
   for (int i = 0; i < 3; ++i) {
@@ -359,7 +257,9 @@ TEST(LoopEchoServerTest, SigtermWithQueuedWritesExitsZero) {
 }
 
 TEST(LoopEchoServerTest, MaxSecondsEndsByItself) {
-  ServerProcess server({"--port=0", "--max_seconds=0.2"});
+  ServerProcess server("examples/loop_echo_server",
+                       {"--port=0", "--max_seconds=0.2"},
+                       /*merge_stderr=*/true);
   ASSERT_NE(server.port(), 0) << server.first_line();
   EXPECT_EQ(server.Wait(), 0);
 }
@@ -374,7 +274,8 @@ TEST(LoopEchoServerTest, BadFlagsAreClearErrors) {
       {"--no_such_flag=1", "no_such_flag"},
   };
   for (const auto& [flag, message] : cases) {
-    ServerProcess server({"--port=0", flag});
+    ServerProcess server("examples/loop_echo_server", {"--port=0", flag},
+                         /*merge_stderr=*/true);
     // The server fails before listening, and says why.
     EXPECT_EQ(server.port(), 0) << flag;
     EXPECT_NE(server.first_line().find(message), std::string::npos)
@@ -384,9 +285,12 @@ TEST(LoopEchoServerTest, BadFlagsAreClearErrors) {
 }
 
 TEST(LoopEchoServerTest, PortInUseIsAClearError) {
-  ServerProcess first({"--port=0"});
+  ServerProcess first("examples/loop_echo_server", {"--port=0"},
+                      /*merge_stderr=*/true);
   ASSERT_NE(first.port(), 0) << first.first_line();
-  ServerProcess second({"--port=" + std::to_string(first.port())});
+  ServerProcess second("examples/loop_echo_server",
+                       {"--port=" + std::to_string(first.port())},
+                       /*merge_stderr=*/true);
   EXPECT_EQ(second.port(), 0);
   EXPECT_NE(second.first_line().find("EADDRINUSE"), std::string::npos)
       << second.first_line();
