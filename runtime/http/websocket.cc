@@ -38,8 +38,8 @@ bool HasToken(const std::string* list, absl::string_view token) {
   return false;
 }
 
-// ValidUtf8 checks `s` is well-formed UTF-8 (no overlong forms, no
-// surrogates, nothing above U+10FFFF).
+}  // namespace
+
 bool ValidUtf8(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -77,6 +77,8 @@ bool ValidUtf8(absl::string_view s) {
   }
   return true;
 }
+
+namespace {
 
 // ValidCloseCode: the codes a peer may send (RFC 6455 7.4).
 bool ValidCloseCode(int code) {

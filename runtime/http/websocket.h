@@ -48,6 +48,10 @@ namespace evergreen {
 namespace runtime {
 namespace http {
 
+// ValidUtf8 checks that `s` is well-formed UTF-8 (no overlong forms, no
+// surrogates, nothing above U+10FFFF): what a text message must be.
+bool ValidUtf8(absl::string_view s);
+
 struct WebSocketOptions {
   size_t max_message_bytes = 1024 * 1024;  // 1009 above
 };
