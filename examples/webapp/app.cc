@@ -128,7 +128,9 @@ struct App::User {
   std::deque<std::string> outbox;
   bool dropped = false;     // too slow, or gone
   bool going_away = false;  // CloseChats: close with 1001
-  runtime::Event ready;     // outbox not empty, dropped or going_away
+  // The session's group (its writer task and the reader), while it runs.
+  runtime::TaskGroup* group = nullptr;
+  runtime::Event ready;  // outbox not empty, dropped or going_away
 };
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(AppOptions options) {
@@ -272,7 +274,10 @@ void App::Broadcast(const std::string& json) {
   for (const std::shared_ptr<User>& u : users_) {
     if (u->dropped || u->going_away) continue;
     if (u->outbox.size() >= options_.max_outbox_messages) {
-      u->dropped = true;  // too slow: its writer ends the session
+      // Too slow: end the session. Its writer may be blocked in a write
+      // this user does not read, so the session is cancelled from here.
+      u->dropped = true;
+      if (u->group != nullptr) u->group->Cancel();
     } else {
       u->outbox.push_back(json);
     }
@@ -304,6 +309,7 @@ void App::Session(http::WebSocket& ws, const std::string& name) {
   Broadcast(
       absl::StrCat("{\"type\":\"join\",\"from\":", JsonString(name), "}"));
   (void)runtime::TaskGroup::Run([&](runtime::TaskGroup& g) {
+    user->group = &g;
     // The writer: empties the outbox; closes with 1001 on CloseChats.
     (void)g.Spawn([user, &ws, &g] {
       while (true) {
@@ -338,7 +344,12 @@ void App::Session(http::WebSocket& ws, const std::string& name) {
       if (!m.ok()) break;
       if (m->binary) {
         (void)ws.Close(kUnsupportedData, "text messages only");
-        continue;  // Receive returns once the browser answered the close
+        // Wait (a bounded time) for the browser's answer to the close.
+        (void)runtime::WithTimeout(kCloseWait, [&] {
+          while (ws.Receive().ok()) {
+          }
+        });
+        break;
       }
       if (user->going_away) continue;
       ++messages_;
@@ -355,6 +366,7 @@ void App::Session(http::WebSocket& ws, const std::string& name) {
     }
     g.Cancel();  // the user left: stop its writer
   });
+  user->group = nullptr;
   user->dropped = true;
   users_.erase(it);
   Broadcast(
