@@ -117,10 +117,22 @@ class Connection {
     return static_cast<Connection*>(p->data);
   }
 
+  // NextRequest readies req_ for the next request. Its strings are cleared,
+  // not replaced, so that their buffers serve the next request too.
   void NextRequest() {
-    req_ = Request();
-    req_.peer = stream_.peer();
-    req_.stream = &stream_;
+    req_.method.clear();
+    req_.target.clear();
+    req_.path.clear();
+    req_.query.clear();
+    req_.version_major = 1;
+    req_.version_minor = 1;
+    req_.headers.clear();
+    req_.body.clear();
+    req_.keep_alive = true;
+    if (req_.stream == nullptr) {  // the first request
+      req_.peer = stream_.peer();
+      req_.stream = &stream_;
+    }
     field_.clear();
     value_.clear();
     in_value_ = false;
@@ -190,12 +202,12 @@ class Connection {
       return Fail(400, "malformed request target");
     }
     if (url.field_set & (1 << UF_PATH)) {
-      req_.path = req_.target.substr(url.field_data[UF_PATH].off,
-                                     url.field_data[UF_PATH].len);
+      req_.path.assign(req_.target, url.field_data[UF_PATH].off,
+                       url.field_data[UF_PATH].len);
     }
     if (url.field_set & (1 << UF_QUERY)) {
-      req_.query = req_.target.substr(url.field_data[UF_QUERY].off,
-                                      url.field_data[UF_QUERY].len);
+      req_.query.assign(req_.target, url.field_data[UF_QUERY].off,
+                        url.field_data[UF_QUERY].len);
     }
     if (parser_.content_length != ULLONG_MAX &&
         parser_.content_length > options_.max_body_bytes) {
@@ -266,7 +278,9 @@ class Connection {
                               ? Deadline::After(options_.idle_timeout)
                           : phase_ == Phase::kHead ? head_deadline_
                                                    : body_deadline_;
-      absl::StatusOr<std::string> got;
+      // Read into in_, whose buffer is kept from request to request. (The
+      // parser consumed all of it: a partial request is in req_ already.)
+      absl::StatusOr<size_t> got;
       absl::Status timed;
       if (phase_ == Phase::kIdle) {
         if (state_->draining) return false;
@@ -277,11 +291,11 @@ class Connection {
           CancelScope** p;
           ~Clear() { *p = nullptr; }
         } clear{&idle_scope_};
-        timed = idle.Run([&] { got = stream_.ReadSome(kReadChunk); });
+        timed = idle.Run([&] { got = stream_.ReadSomeInto(&in_, kReadChunk); });
         if (timed.code() == absl::StatusCode::kCancelled) return false;
       } else {
-        timed =
-            WithDeadline(deadline, [&] { got = stream_.ReadSome(kReadChunk); });
+        timed = WithDeadline(
+            deadline, [&] { got = stream_.ReadSomeInto(&in_, kReadChunk); });
       }
       if (timed.code() == absl::StatusCode::kDeadlineExceeded) {
         if (phase_ == Phase::kIdle) return false;  // idle keep-alive: close
@@ -295,12 +309,6 @@ class Connection {
         // EOF between requests is the normal end; in the middle of one the
         // client is gone, with no one to answer.
         return false;
-      }
-      if (in_.empty()) {
-        in_ = *std::move(got);
-        pos_ = 0;
-      } else {
-        in_.append(*got);
       }
     }
   }
@@ -328,8 +336,11 @@ class Connection {
   }
 
   bool WriteResponse(const Response& r, bool close, bool head_only) {
-    std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ",
-                                   ReasonPhrase(r.status), "\r\n");
+    // Built in out_, whose buffer is kept from response to response.
+    std::string& out = out_;
+    out.clear();
+    absl::StrAppend(&out, "HTTP/1.1 ", r.status, " ", ReasonPhrase(r.status),
+                    "\r\n");
     if (!options_.server_name.empty()) {
       absl::StrAppend(&out, "Server: ", options_.server_name, "\r\n");
     }
@@ -352,7 +363,8 @@ class Connection {
     }
     out.append("\r\n");
     if (!head_only && BodyAllowed(r.status)) out.append(r.body);
-    return stream_.Write(std::move(out)).ok();
+    // Copies only what the kernel does not take at once.
+    return stream_.Write(absl::string_view(out)).ok();
   }
 
   // Answer runs the handler and writes its response; false when the
@@ -396,7 +408,8 @@ class Connection {
   const ServerOptions& options_;
   http_parser parser_;
   http_parser_settings settings_;
-  std::string in_;  // bytes read, parsed up to pos_
+  std::string in_;   // bytes read, parsed up to pos_
+  std::string out_;  // the response being written
   size_t pos_ = 0;
   Request req_;
   std::string field_, value_;
