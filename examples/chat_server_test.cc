@@ -70,6 +70,7 @@ TEST(ChatServerTest, SlowUserIsDroppedOthersGetEveryLine) {
   int bob_got = 0;
   bool bob_in_order = true;
   size_t carol_bytes = 0;
+  bool carol_left_first = false;
   absl::Status carol_end;
   bool alice_done = false;
   auto loop = EventLoop::Create();
@@ -98,7 +99,8 @@ TEST(ChatServerTest, SlowUserIsDroppedOthersGetEveryLine) {
         while (bob_got < batch * 10 + 10) {
           auto line = bob->ReadLine();
           ASSERT_TRUE(line.ok()) << line.status();
-          if (absl::StartsWith(*line, "* ")) continue;  // carol left
+          if (*line == "* carol left\n") carol_left_first = true;
+          if (absl::StartsWith(*line, "* ")) continue;
           if (*line != absl::StrCat("alice: line ", bob_got, " ", pad, "\n")) {
             bob_in_order = false;
           }
@@ -106,6 +108,14 @@ TEST(ChatServerTest, SlowUserIsDroppedOthersGetEveryLine) {
         }
       }
       alice_done = true;
+      // carol was dropped while she was not reading: bob hears she left
+      // before she reads a byte.
+      if (!carol_left_first) {
+        absl::Status waited = evergreen::runtime::WithTimeout(
+            absl::Seconds(5),
+            [&] { carol_left_first = ReadUntilLine(*bob, "* carol left\n"); });
+        EXPECT_TRUE(waited.ok()) << "carol was not dropped: " << waited;
+      }
       // carol now reads what reached her before she was dropped, then the
       // end of the connection.
       while (true) {
@@ -130,6 +140,7 @@ TEST(ChatServerTest, SlowUserIsDroppedOthersGetEveryLine) {
   EXPECT_TRUE(alice_done);
   EXPECT_EQ(bob_got, kLines);
   EXPECT_TRUE(bob_in_order);
+  EXPECT_TRUE(carol_left_first);
   // Dropped: carol's connection ended (EOF or reset) and she got far less
   // than everything.
   EXPECT_FALSE(carol_end.ok());
