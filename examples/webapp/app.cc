@@ -26,16 +26,6 @@ constexpr int kUnsupportedData = 1003;  // RFC 6455 7.4.1
 // How long a closing session waits for the browser's close frame.
 constexpr absl::Duration kCloseWait = absl::Seconds(2);
 
-http::Response MethodNotAllowed(absl::string_view allowed) {
-  http::Response r = http::Response::Text(405, "method not allowed\n");
-  r.SetHeader("Allow", std::string(allowed));
-  return r;
-}
-
-bool IsGetOrHead(const http::Request& req) {
-  return req.method == "GET" || req.method == "HEAD";
-}
-
 // QueryValue returns the percent-decoded value of `key` in `query` ('+' is
 // a space there), or nullopt-like false when absent or malformed.
 bool QueryValue(absl::string_view query, absl::string_view key,
@@ -143,34 +133,27 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppOptions options) {
 App::App(AppOptions options, http::StaticFiles files)
     : options_(std::move(options)),
       files_(std::move(files)),
-      started_(absl::Now()) {}
+      started_(absl::Now()) {
+  router_.Get("/", [this](http::Request&) { return Page(); })
+      .Get("/api/stats", [this](http::Request&) { return Stats(); })
+      .Get("/hello",
+           [](http::Request&) {
+             http::Response r;
+             r.body = "Hello, World!\n";
+             r.SetHeader("Content-Type", "text/plain");
+             return r;
+           })
+      .Get("/ws", [this](http::Request& req) { return Chat(req); })
+      .Prefix("/static/", [this](http::Request& req, absl::string_view rest) {
+        return files_.Serve(req, rest);
+      });
+}
 
 App::~App() = default;
 
 http::Response App::Handle(http::Request& req) {
   ++requests_;
-  absl::string_view path = req.path;
-  if (path == "/hello") {
-    if (!IsGetOrHead(req)) return MethodNotAllowed("GET, HEAD");
-    http::Response r;
-    r.body = "Hello, World!\n";
-    r.SetHeader("Content-Type", "text/plain");
-    return r;
-  }
-  if (absl::ConsumePrefix(&path, "/static/")) return files_.Serve(req, path);
-  if (path == "/") {
-    if (!IsGetOrHead(req)) return MethodNotAllowed("GET, HEAD");
-    return Page();
-  }
-  if (path == "/api/stats") {
-    if (!IsGetOrHead(req)) return MethodNotAllowed("GET, HEAD");
-    return Stats();
-  }
-  if (path == "/ws") {
-    if (req.method != "GET") return MethodNotAllowed("GET");
-    return Chat(req);
-  }
-  return http::Response::Text(404, "not found\n");
+  return router_.Answer(req);
 }
 
 std::string App::StatsJson() const {

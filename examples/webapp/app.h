@@ -13,7 +13,8 @@
 //   GET /hello       "Hello, World!\n" as text/plain (the benchmark's route)
 //   GET /ws?name=N   the chat room's WebSocket (N: up to 32 bytes, UTF-8)
 //   GET /static/...  files below AppOptions::static_root
-// Other paths are 404, other methods on these routes 405.
+// Routed by an http::Router: other paths are 404, other methods on these
+// routes 405 (with Allow). GET routes answer HEAD too.
 //
 // The chat room: every text message a user sends is broadcast, as JSON, to
 // every user (its sender included): {"type":"message","from":N,"text":T};
@@ -38,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "runtime/http/router.h"
 #include "runtime/http/server.h"
 #include "runtime/http/static_files.h"
 #include "runtime/http/websocket.h"
@@ -102,6 +104,7 @@ class App {
 
   AppOptions options_;
   runtime::http::StaticFiles files_;
+  runtime::http::Router router_;
   const runtime::http::Server* server_ = nullptr;
   absl::Time started_;
   uint64_t requests_ = 0;
