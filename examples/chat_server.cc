@@ -14,8 +14,10 @@
 // never slows the others and memory stays bounded. Lines longer than
 // --max_line end the connection.
 //
-// SIGINT or SIGTERM, --max_seconds, or --max_connections connections
-// having ended stops the server; it exits with status 0.
+// The first SIGINT or SIGTERM (io::ShutdownOnSignals), --max_seconds, or
+// --max_connections connections having ended closes the listener; the
+// connections still open go on until they end, a second signal arrives or
+// --grace_seconds pass, which cancels them. The process exits with status 0.
 #include <signal.h>
 #include <stdio.h>
 
@@ -33,16 +35,19 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "loop/signal.h"
 #include "runtime/cancel.h"
 #include "runtime/event.h"
 #include "runtime/event_loop.h"
+#include "runtime/io/signal.h"
 #include "runtime/io/tcp.h"
 #include "runtime/task.h"
 #include "runtime/task_group.h"
 
 ABSL_FLAG(int, port, 7001, "TCP port to listen on; 0 picks a free one");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address or name to listen on");
+ABSL_FLAG(double, grace_seconds, 5,
+          "after the first SIGINT/SIGTERM, how long connections may take to "
+          "end before they are cancelled");
 ABSL_FLAG(double, max_seconds, 0,
           "stop after this many seconds; 0 runs until SIGINT or SIGTERM");
 ABSL_FLAG(int, max_connections, 0,
@@ -56,6 +61,7 @@ ABSL_FLAG(int, send_buffer, 0,
 namespace {
 
 namespace io = evergreen::runtime::io;
+using evergreen::runtime::CancelScope;
 using evergreen::runtime::Event;
 using evergreen::runtime::EventLoop;
 using evergreen::runtime::Task;
@@ -180,17 +186,18 @@ int main(int argc, char** argv) {
     io::TcpListener* l = listener->get();
     printf("listening on %s\n", (*l->LocalAddress()).ToString().c_str());
     fflush(stdout);
-    auto stop = [l](evergreen::loop::Signal& s, int) {
-      l->Close();
-      (void)s.Stop();
-    };
-    auto sigint = evergreen::loop::Signal::Create(EventLoop::Current()->io());
-    auto sigterm = evergreen::loop::Signal::Create(EventLoop::Current()->io());
-    if (sigint.ok() && (*sigint)->StartOneshot(SIGINT, stop).ok()) {
-      (*sigint)->Unref();
-    }
-    if (sigterm.ok() && (*sigterm)->StartOneshot(SIGTERM, stop).ok()) {
-      (*sigterm)->Unref();
+    // Stop: the first SIGINT/SIGTERM, the time limit or the connection
+    // limit closes the listener, and Serve returns once the connections
+    // ended; a second signal, or --grace_seconds after the first, cancels
+    // the connections still open.
+    CancelScope scope;
+    io::ShutdownOptions shutdown;
+    shutdown.grace = absl::Seconds(absl::GetFlag(FLAGS_grace_seconds));
+    auto guard = io::ShutdownOnSignals(
+        scope, [l](int) { l->Close(); }, shutdown);
+    if (!guard.ok()) {
+      result = guard.status();
+      return;
     }
     // The room outlives Serve's connections: it is owned by this task,
     // above any scope that could cancel them.
@@ -208,15 +215,20 @@ int main(int argc, char** argv) {
       });
     };
     double max_seconds = absl::GetFlag(FLAGS_max_seconds);
-    if (max_seconds > 0) {
-      absl::Status s =
-          evergreen::runtime::WithTimeout(absl::Seconds(max_seconds), body);
-      if (!s.ok() && s.code() != absl::StatusCode::kDeadlineExceeded) {
-        result = s;
+    absl::Status s = scope.Run([&] {
+      if (max_seconds > 0) {
+        absl::Status t =
+            evergreen::runtime::WithTimeout(absl::Seconds(max_seconds), body);
+        // The time limit is a normal end.
+        if (!t.ok() && t.code() != absl::StatusCode::kDeadlineExceeded) {
+          result = t;
+        }
+      } else {
+        body();
       }
-    } else {
-      body();
-    }
+    });
+    // A forced shutdown (CANCELLED) was asked for: a normal end too.
+    if (!s.ok() && s.code() != absl::StatusCode::kCancelled) result = s;
   });
   if (!server.ok()) return Fail(server.status());
   absl::Status run = (*loop)->Run();

@@ -148,4 +148,43 @@ TEST(ChatServerTest, SlowUserIsDroppedOthersGetEveryLine) {
   EXPECT_EQ(server.Wait(), 0);
 }
 
+// SIGTERM with a user still connected: the listener closes at once (the
+// user stays); a second SIGTERM cancels the connection and the server
+// exits 0. --grace_seconds=60 keeps the grace timer out of it.
+TEST(ChatServerTest, SecondSignalEndsConnectionsStillOpen) {
+  ServerProcess server("examples/chat_server",
+                       {"--port=0", "--grace_seconds=60"});
+  ASSERT_NE(server.port(), 0) << server.first_line();
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
+  bool ended = false;
+  auto main = Task::Spawn([&] {
+    auto dave = Join(server.port(), "dave");
+    ASSERT_NE(dave, nullptr);
+    ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+    // A new connection is refused once the listener is closed.
+    bool refused = false;
+    for (int i = 0; i < 500 && !refused; ++i) {
+      auto c = io::TcpStream::Connect("127.0.0.1", server.port(),
+                                      Deadline::After(absl::Seconds(5)));
+      refused = !c.ok();
+      if (!refused) (void)evergreen::runtime::Sleep(absl::Milliseconds(10));
+    }
+    EXPECT_TRUE(refused);
+    // dave is still served.
+    ASSERT_TRUE(dave->Write("still here\n").ok());
+    ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+    absl::Status s = evergreen::runtime::WithTimeout(absl::Seconds(10), [&] {
+      while (dave->ReadSome().ok()) {
+      }
+    });
+    EXPECT_TRUE(s.ok()) << "the connection was not ended: " << s;
+    ended = true;
+  });
+  ASSERT_TRUE(main.ok());
+  EXPECT_TRUE((*loop)->Run().ok());
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(server.Wait(), 0);
+}
+
 }  // namespace

@@ -10,9 +10,10 @@
 // that does not read its echoes stops being read: memory stays bounded).
 // At EOF it shuts its write side down (TLS: sends close_notify).
 //
-// SIGINT or SIGTERM, --max_seconds elapsing, or --max_connections
-// connections having ended stops it: the listener closes, the connections'
-// tasks are cancelled, and the process exits with status 0.
+// The first SIGINT or SIGTERM (io::ShutdownOnSignals), --max_seconds, or
+// --max_connections connections having ended closes the listener; the
+// connections still open go on until they end, a second signal arrives or
+// --grace_seconds pass, which cancels them. The process exits with status 0.
 #include <signal.h>
 #include <stdio.h>
 
@@ -26,9 +27,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "loop/signal.h"
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
+#include "runtime/io/signal.h"
 #include "runtime/io/stream.h"
 #include "runtime/io/tcp.h"
 #include "runtime/io/tls.h"
@@ -40,6 +41,9 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "address or name to listen on");
 ABSL_FLAG(bool, tls, false, "serve TLS (needs --cert and --key)");
 ABSL_FLAG(std::string, cert, "", "PEM certificate chain for --tls");
 ABSL_FLAG(std::string, key, "", "PEM private key for --tls");
+ABSL_FLAG(double, grace_seconds, 5,
+          "after the first SIGINT/SIGTERM, how long connections may take to "
+          "end before they are cancelled");
 ABSL_FLAG(double, max_seconds, 0,
           "stop after this many seconds; 0 runs until SIGINT or SIGTERM");
 ABSL_FLAG(int, max_connections, 0,
@@ -49,6 +53,7 @@ ABSL_FLAG(bool, reuse_port, false, "set SO_REUSEPORT on the listener");
 namespace {
 
 namespace io = evergreen::runtime::io;
+using evergreen::runtime::CancelScope;
 using evergreen::runtime::EventLoop;
 using evergreen::runtime::Task;
 
@@ -115,18 +120,19 @@ int main(int argc, char** argv) {
     printf("listening on %s%s\n", (*l->LocalAddress()).ToString().c_str(),
            tls_context ? " (tls)" : "");
     fflush(stdout);
-    // Stop: a signal, the time limit or the connection limit closes the
-    // listener; Serve then returns once the connections ended.
-    auto sigint = evergreen::loop::Signal::Create(EventLoop::Current()->io());
-    auto sigterm = evergreen::loop::Signal::Create(EventLoop::Current()->io());
-    auto stop = [l](evergreen::loop::Signal& s, int) {
-      l->Close();
-      (void)s.Stop();
-    };
-    if (sigint.ok()) (void)(*sigint)->StartOneshot(SIGINT, stop);
-    if (sigterm.ok()) (void)(*sigterm)->StartOneshot(SIGTERM, stop);
-    if (sigint.ok()) (*sigint)->Unref();
-    if (sigterm.ok()) (*sigterm)->Unref();
+    // Stop: the first SIGINT/SIGTERM, the time limit or the connection
+    // limit closes the listener, and Serve returns once the connections
+    // ended; a second signal, or --grace_seconds after the first, cancels
+    // the connections still open.
+    CancelScope scope;
+    io::ShutdownOptions shutdown;
+    shutdown.grace = absl::Seconds(absl::GetFlag(FLAGS_grace_seconds));
+    auto guard = io::ShutdownOnSignals(
+        scope, [l](int) { l->Close(); }, shutdown);
+    if (!guard.ok()) {
+      result = guard.status();
+      return;
+    }
     int max_connections = absl::GetFlag(FLAGS_max_connections);
     auto ended = std::make_shared<int>(0);
     auto done_one = [ended, max_connections, l] {
@@ -153,16 +159,20 @@ int main(int argc, char** argv) {
         });
       }
     };
-    if (max_seconds > 0) {
-      absl::Status s =
-          evergreen::runtime::WithTimeout(absl::Seconds(max_seconds), body);
-      // The time limit is a normal end.
-      if (!s.ok() && s.code() != absl::StatusCode::kDeadlineExceeded) {
-        result = s;
+    absl::Status s = scope.Run([&] {
+      if (max_seconds > 0) {
+        absl::Status t =
+            evergreen::runtime::WithTimeout(absl::Seconds(max_seconds), body);
+        // The time limit is a normal end.
+        if (!t.ok() && t.code() != absl::StatusCode::kDeadlineExceeded) {
+          result = t;
+        }
+      } else {
+        body();
       }
-    } else {
-      body();
-    }
+    });
+    // A forced shutdown (CANCELLED) was asked for: a normal end too.
+    if (!s.ok() && s.code() != absl::StatusCode::kCancelled) result = s;
   });
   if (!server.ok()) return Fail(server.status());
   absl::Status run = (*loop)->Run();
