@@ -472,8 +472,38 @@ TEST(WebAppTest, ShutdownClosesChatsWith1001AndIdleConnections) {
   Client idle(server.port());
   idle.Send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(ReadResponse(idle).status, 200);
+  // A request in flight: its head is not complete when the signal comes.
+  // It follows a whole request in the same write, so once the first answer
+  // is here the server has parsed the start of the second (it does so
+  // before its task waits again, and signals are seen only then).
+  Client in_flight(server.port());
+  in_flight.Send(
+      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /hello HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_EQ(ReadResponse(in_flight).status, 200);
 
   ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  // Once new connections are refused, the shutdown has begun.
+  bool refused = false;
+  for (int i = 0; i < 500 && !refused; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(server.port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    refused = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0;
+    close(fd);
+    if (!refused) usleep(10000);  // polling the listener's state, bounded
+  }
+  ASSERT_TRUE(refused) << "the listener was not closed";
+  // The request in flight is finished and answered, then its connection
+  // closed.
+  in_flight.Send("\r\n");
+  Response last = ReadResponse(in_flight);
+  EXPECT_EQ(last.status, 200);
+  EXPECT_EQ(last.body, "Hello, World!\n");
+  EXPECT_EQ(last.Header("Connection"), "close");
+
   // The chat gets a close frame with 1001 and answers it.
   auto [opcode, payload] = carol.ReadFrame();
   EXPECT_EQ(opcode, 8);
