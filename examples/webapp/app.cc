@@ -289,6 +289,17 @@ void App::Session(http::WebSocket& ws, const std::string& name) {
   user->ws = &ws;
   user->name = name;
   auto it = users_.insert(users_.end(), user);
+  // Leaves the room however the session ends (a kill or a forced shutdown
+  // unwinds through here too).
+  struct Leave {
+    std::list<std::shared_ptr<User>>& users;
+    std::list<std::shared_ptr<User>>::iterator it;
+    ~Leave() {
+      (*it)->group = nullptr;
+      (*it)->dropped = true;
+      users.erase(it);
+    }
+  } leave{users_, it};
   Broadcast(
       absl::StrCat("{\"type\":\"join\",\"from\":", JsonString(name), "}"));
   (void)runtime::TaskGroup::Run([&](runtime::TaskGroup& g) {
@@ -349,9 +360,9 @@ void App::Session(http::WebSocket& ws, const std::string& name) {
     }
     g.Cancel();  // the user left: stop its writer
   });
+  // The group ended: the user is no longer in it.
   user->group = nullptr;
   user->dropped = true;
-  users_.erase(it);
   Broadcast(
       absl::StrCat("{\"type\":\"leave\",\"from\":", JsonString(name), "}"));
 }
