@@ -517,6 +517,27 @@ TEST(WebAppTest, ShutdownClosesChatsWith1001AndIdleConnections) {
   EXPECT_EQ(server.Wait(), 0);
 }
 
+// Chats that do not answer the close: the grace period ends and the
+// shutdown is forced (their sessions are cancelled and unwind); exit 0.
+TEST(WebAppTest, ForcedShutdownEndsChatsThatDoNotAnswer) {
+  ServerProcess server(kBinary, {"--port=0", "--grace_seconds=0.2"}, true);
+  ASSERT_NE(server.port(), 0) << server.first_line();
+  WebSocketClient a(server.port(), "a");
+  WebSocketClient b(server.port(), "b");
+  ASSERT_TRUE(absl::StartsWith(a.head(), "HTTP/1.1 101"));
+  ASSERT_TRUE(absl::StartsWith(b.head(), "HTTP/1.1 101"));
+  b.NextMessage("{\"type\":\"join\",\"from\":\"b\"}");
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  auto [opcode, payload] = b.ReadFrame();
+  EXPECT_EQ(opcode, 8);
+  EXPECT_EQ(CloseCode(payload), 1001);
+  // Neither answers; the connections end when the shutdown is forced.
+  std::string rest;
+  EXPECT_TRUE(b.client().ReadToEnd(&rest));
+  EXPECT_TRUE(a.client().ReadToEnd(&rest));
+  EXPECT_EQ(server.Wait(), 0);
+}
+
 TEST(WebAppTest, ASlowChatUserIsDroppedAndDoesNotSlowTheOthers) {
   ServerProcess server(kBinary, {"--port=0"}, true);
   ASSERT_NE(server.port(), 0) << server.first_line();
