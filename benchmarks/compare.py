@@ -209,8 +209,12 @@ ENTRIES = [
     Entry("python", "pyext_benchmark", "python", "pyext/benchmark.py",
           ["//pyext:fibers.so"], quick_env={"BENCH_N": "20000",
                                             "BENCH_REPEAT": "2"}),
+    # The web demo's entry: runs when this checkout has the script. Add the
+    # labels of the web demo's server and peers to `build` (and its binaries
+    # to COMPARE_BINARIES in BUILD, for the quick test).
     Entry("web", "http_compare", "script", "benchmarks/http_compare.sh",
-          [], args=["3"], quick_args=["1"], optional=True),
+          [], args=["3"], quick_args=["1"],
+          quick_env={"WRK_SECONDS": "1"}, optional=True),
 ]
 
 LINE_RE = re.compile(r"^(RESULT|TARGET|NOTE) ")
@@ -279,12 +283,15 @@ def run_entry(entry: Entry, root: str, bin_dir: str, quick: bool, reps: int,
     log_path = os.path.join(log_dir, "%s.%s.log" % (entry.area, entry.name))
     env = dict(os.environ)
     env["BIN_DIR"] = bin_dir
+    if quick:
+        env["COMPARE_QUICK"] = "1"  # scripts may shrink themselves further
     env.update(entry.quick_env if quick else entry.env)
     json_path = os.path.join(log_dir, entry.name + ".json")
     if entry.kind == "gbench":
         binary = os.path.join(bin_dir, entry.path)
-        names = sorted({n.split("/")[0] for n in entry.gbench})
-        cmd = [binary, "--benchmark_filter=^(%s)(/|$)" % "|".join(names),
+        # Exactly the mapped benchmarks (names with their arguments).
+        names = sorted(re.escape(n) for n in entry.gbench)
+        cmd = [binary, "--benchmark_filter=^(%s)$" % "|".join(names),
                "--benchmark_repetitions=%d" % max(reps, 3 if quick else reps),
                "--benchmark_out=" + json_path, "--benchmark_out_format=json"]
         if quick:
@@ -390,6 +397,11 @@ def fmt(v: float) -> str:
     if a >= 10:
         return "%.1f" % v
     return "%.2f" % v
+
+
+def ratio_text(q: float) -> str:
+    """Two decimals, or three significant digits below 0.1 (0.00473x)."""
+    return ("%.2fx" % q) if q >= 0.1 else ("%.3gx" % q)
 
 
 def machine() -> str:
@@ -519,8 +531,9 @@ def area_markdown(area: str, rows: List[Row], outcomes: List[Outcome],
                                    "" if r.peer == "-" else "x")
             lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 r.metric, r.unit, cell(r.ours), r.peer, cell(r.theirs),
-                "-" if r.ratio is None else "%.2fx" % r.ratio,
-                "-" if r.paired is None else "%.2f-%.2fx" % r.paired, tgt,
+                "-" if r.ratio is None else ratio_text(r.ratio),
+                "-" if r.paired is None else "%s-%s" % (
+                    ratio_text(r.paired[0]), ratio_text(r.paired[1])), tgt,
                 "**%s**" % r.status if r.status else ""))
         lines.append("")
     elif all(o.status == "n/a" for o in entries):
@@ -587,7 +600,7 @@ f(x) = 1
 plot "%s" using 1:3:7:xtic(2) with boxes lc palette, \\
      "" using 1:3:4:5 with yerrorbars lc rgb "black" pt -1, \\
      "" using 1:6 with points pt 13 ps 1.6 lc rgb "#2040c0", \\
-     "" using 1:3:(sprintf("%%.2f", $3)) with labels offset 0,0.8, \\
+     "" using 1:5:(sprintf($3 < 0.1 ? "%%.3g" : "%%.2f", $3)) with labels offset 0,0.8, \\
      f(x) with lines dt 2 lc rgb "gray"
 """ % (width, png, area, len(rows) - 0.3, data))
     r = subprocess.run(["gnuplot", script], capture_output=True, text=True,
