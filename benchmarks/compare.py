@@ -652,9 +652,11 @@ def write_results(path: str, blocks: Dict[str, str]) -> None:
 def build(root: str, labels: List[str]) -> str:
     """`./bazelw build -c opt` of `labels` in `root`; returns bazel-bin."""
     bazelw = os.path.join(root, "bazelw")
-    cmd = [bazelw, "build", "-c", "opt", "--color=no", "--curses=no"] + labels
-    print("==> " + " ".join(cmd), file=sys.stderr, flush=True)
-    subprocess.run(cmd, cwd=root, check=True, stdin=subprocess.DEVNULL)
+    if labels:
+        cmd = [bazelw, "build", "-c", "opt", "--color=no", "--curses=no"
+              ] + labels
+        print("==> " + " ".join(cmd), file=sys.stderr, flush=True)
+        subprocess.run(cmd, cwd=root, check=True, stdin=subprocess.DEVNULL)
     info = subprocess.run([bazelw, "info", "-c", "opt", "bazel-bin"], cwd=root,
                           check=True, capture_output=True, text=True)
     return info.stdout.strip()
@@ -725,7 +727,11 @@ def main(argv: List[str]) -> int:
     bin_dir = os.path.abspath(args.bin_dir) if args.bin_dir else ""
     if not bin_dir:
         labels = sorted({l for e in entries for l in e.build})
-        bin_dir = build(root, labels)
+        try:
+            bin_dir = build(root, labels)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print("compare: the -c opt build failed: %s" % e, file=sys.stderr)
+            return 1
 
     outcomes = [run_entry(e, root, bin_dir, args.quick, reps, log_dir)
                 for e in entries]
