@@ -278,7 +278,7 @@ def gbench_lines(entry: Entry, json_path: str) -> List[str]:
 
 
 def run_entry(entry: Entry, root: str, bin_dir: str, quick: bool, reps: int,
-              log_dir: str) -> Outcome:
+              log_dir: str, deadline: Optional[float] = None) -> Outcome:
     out = Outcome(entry, "ok", 0.0, [], [], [])
     log_path = os.path.join(log_dir, "%s.%s.log" % (entry.area, entry.name))
     env = dict(os.environ)
@@ -318,6 +318,11 @@ def run_entry(entry: Entry, root: str, bin_dir: str, quick: bool, reps: int,
     if reps != 3 and not quick and entry.kind == "script" and entry.args == ["3"]:
         cmd[-1] = str(reps)
     timeout = entry.quick_timeout if quick else entry.timeout
+    if deadline is not None:
+        timeout = min(timeout, int(deadline - time.monotonic()))
+        if timeout <= 0:
+            out.status = "not run: --max-seconds reached"
+            return out
     print("==> %s/%s: %s" % (entry.area, entry.name, " ".join(
         shlex.quote(c) for c in cmd)), file=sys.stderr, flush=True)
     start = time.monotonic()
@@ -681,6 +686,9 @@ def main(argv: List[str]) -> int:
     p.add_argument("--root", default="",
                    help="workspace root (default: BUILD_WORKSPACE_DIRECTORY, "
                    "else this file's parent folder)")
+    p.add_argument("--max-seconds", type=int, default=0,
+                   help="stop starting entries, and stop the running one, "
+                   "after this long (0: no limit; each entry has its own)")
     p.add_argument("--list", action="store_true", help="list the entries")
     args = p.parse_args(argv)
 
@@ -697,11 +705,14 @@ def main(argv: List[str]) -> int:
             print("%-14s %-24s %s" % (e.area, e.name, e.path))
         return 0
 
+    # Relative paths are the user's: under `bazel run` the working folder
+    # is the runfiles tree, and BUILD_WORKING_DIRECTORY is where they were.
+    cwd = os.environ.get("BUILD_WORKING_DIRECTORY") or os.getcwd()
     root = args.root or os.environ.get("BUILD_WORKSPACE_DIRECTORY") or \
         os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    root = os.path.abspath(root)
+    root = os.path.abspath(os.path.join(cwd, root))
     if args.out:
-        out_dir = os.path.abspath(args.out)
+        out_dir = os.path.abspath(os.path.join(cwd, args.out))
     elif args.quick:
         out_dir = tempfile.mkdtemp(prefix="evergreen-compare.")
     else:
@@ -724,7 +735,8 @@ def main(argv: List[str]) -> int:
         "commit": git_commit(root),
         "machine": machine(),
     }
-    bin_dir = os.path.abspath(args.bin_dir) if args.bin_dir else ""
+    bin_dir = (os.path.abspath(os.path.join(cwd, args.bin_dir))
+               if args.bin_dir else "")
     if not bin_dir:
         labels = sorted({l for e in entries for l in e.build})
         try:
@@ -733,8 +745,10 @@ def main(argv: List[str]) -> int:
             print("compare: the -c opt build failed: %s" % e, file=sys.stderr)
             return 1
 
-    outcomes = [run_entry(e, root, bin_dir, args.quick, reps, log_dir)
-                for e in entries]
+    deadline = (time.monotonic() + args.max_seconds
+                if args.max_seconds > 0 else None)
+    outcomes = [run_entry(e, root, bin_dir, args.quick, reps, log_dir,
+                          deadline) for e in entries]
 
     failures = []
     blocks = {}

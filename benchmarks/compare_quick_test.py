@@ -103,7 +103,10 @@ class QuickRunTest(unittest.TestCase):
         out = os.path.join(TMP, "quick")
         run = subprocess.run(
             [sys.executable, os.path.join(HERE, "compare.py"), "--quick",
-             "--root=" + ROOT, "--bin-dir=" + ROOT, "--out=" + out],
+             "--root=" + ROOT, "--bin-dir=" + ROOT, "--out=" + out,
+             # Bounded here, so that no entry outlives the test (each runs
+             # in its own process group, stopped by its PID).
+             "--max-seconds=200"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, timeout=280)
         print(run.stdout[-20000:])
