@@ -33,7 +33,11 @@ trap 'rm -rf "${out}"' EXIT
 instructions() {
   local mode="$1" k="$2" file="${out}/callgrind.$1.$2"
   valgrind --tool=callgrind --callgrind-out-file="${file}" \
-    "${bin}" "${mode}" "${k}" 2>/dev/null
+    "${bin}" "${mode}" "${k}" 2>"${file}.err" || {
+    echo "valgrind failed on ${bin} ${mode} ${k}:" >&2
+    tail -3 "${file}.err" >&2
+    return 1
+  }
   awk '/^(summary|totals):/ { print $2; exit }' "${file}"
 }
 

@@ -44,7 +44,11 @@ trap 'rm -rf "${out}"' EXIT
 instructions() {
   local mode="$1" impl="$2" k="$3" file="${out}/callgrind.$1.$2.$3"
   valgrind --tool=callgrind --callgrind-out-file="${file}" \
-    "${bin}" "${mode}" "${impl}" "${k}" >/dev/null 2>&1
+    "${bin}" "${mode}" "${impl}" "${k}" >/dev/null 2>"${file}.err" || {
+    echo "valgrind failed on ${bin} ${mode} ${impl} ${k}:" >&2
+    tail -3 "${file}.err" >&2
+    return 1
+  }
   awk '/^(summary|totals):/ { print $2; exit }' "${file}"
 }
 
@@ -78,6 +82,11 @@ printf '%-14s %10s %10s %7s %6s %9s %12s %12s\n' mode evergreen raw ratio \
 for mode in ${MODES:-timer timer_dispatch idle async async_dispatch}; do
   read -r eg eg1 eg2 <<<"$(per_callback "${mode}" evergreen)"
   read -r raw raw1 raw2 <<<"$(per_callback "${mode}" raw)"
+  # per_callback runs in a subshell: a failed valgrind shows as no count.
+  if ((${eg1:-0} <= 0 || ${raw1:-0} <= 0)); then
+    echo "no instruction count for ${mode} (valgrind failed?)" >&2
+    exit 1
+  fi
   wall_ns "${mode}" evergreen >"${out}/wall"
   eg_ns="$(cat "${out}/wall")"
   wall_ns "${mode}" raw >"${out}/wall"

@@ -24,15 +24,25 @@ ir() {  # mode impl k
   local out
   out="$(mktemp)"
   valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="${out}" "${BIN}" "$1" "$2" "$3" \
-    >/dev/null 2>&1
+    >/dev/null 2>"${out}.err" || {
+    echo "valgrind failed on ${BIN} $*:" >&2
+    tail -3 "${out}.err" >&2
+    rm -f "${out}" "${out}.err"
+    return 1
+  }
   callgrind_annotate "${out}" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'
-  rm -f "${out}"
+  rm -f "${out}" "${out}.err"
 }
 printf '%-10s %12s %12s %8s\n' mode evergreen boost ratio
 results=()
 for mode in ${MODES:-spawnjoin pingpong queue}; do
-  e=$(( ($(ir "${mode}" evergreen ${K2}) - $(ir "${mode}" evergreen ${K1})) / (K2 - K1) ))
-  b=$(( ($(ir "${mode}" boost ${K2}) - $(ir "${mode}" boost ${K1})) / (K2 - K1) ))
+  # One assignment each, so that a failed run stops the script (set -e).
+  e2="$(ir "${mode}" evergreen "${K2}")"
+  e1="$(ir "${mode}" evergreen "${K1}")"
+  b2="$(ir "${mode}" boost "${K2}")"
+  b1="$(ir "${mode}" boost "${K1}")"
+  e=$(( (e2 - e1) / (K2 - K1) ))
+  b=$(( (b2 - b1) / (K2 - K1) ))
   printf '%-10s %12d %12d %8s\n' "${mode}" "${e}" "${b}" \
     "$(awk -v e="${e}" -v b="${b}" 'BEGIN { printf "%.2f", e / b }')"
   results+=("RESULT runtime ${mode}_instructions evergreen ${e} instructions"
