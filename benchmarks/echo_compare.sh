@@ -26,6 +26,11 @@
 # counted): each server runs under callgrind for K1 = 10000 and K2 = 30000
 # round trips; (Ir(K2) - Ir(K1)) / (K2 - K1) is one round trip (startup
 # cancels out). About 30 s more.
+#
+# BIN_DIR=path uses binaries already built with -c opt there (no Bazel).
+# Also prints `RESULT loop echo_<scenario> <impl> <rate> <unit>` (one line
+# per run) and TARGET lines for //benchmarks:compare (format:
+# benchmarks/README.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,9 +39,13 @@ readonly ROUND_TRIPS="${ROUND_TRIPS:-200000}"
 readonly MIB="${MIB:-64}"
 readonly TARGET=0.97
 
-./bazelw build -c opt //examples:loop_echo_server \
-  //benchmarks:raw_uv_echo_server //benchmarks:echo_load >&2
-bin="$(./bazelw info -c opt bazel-bin 2>/dev/null)"
+if [[ -n "${BIN_DIR:-}" ]]; then
+  bin="${BIN_DIR}"
+else
+  ./bazelw build -c opt //examples:loop_echo_server \
+    //benchmarks:raw_uv_echo_server //benchmarks:echo_load >&2
+  bin="$(./bazelw info -c opt bazel-bin 2>/dev/null)"
+fi
 SECONDS=0
 work="$(mktemp -d)"
 declare -A pid port
@@ -139,6 +148,17 @@ for scenario in pingpong stream; do
     'BEGIN { printf "%-10s %-14s %12.3f %12.3f %7.3fx\n", s, u, e * k, r * k,
              (e > 0 ? r / e : 0) }'
 done
+
+for scenario in pingpong stream; do
+  unit="round_trips/s"
+  [[ "${scenario}" == stream ]] && unit="MiB/s"
+  for impl in evergreen raw; do
+    awk -v s="${scenario}" -v i="${impl/raw/raw_libuv}" -v u="${unit}" \
+      '{ print "RESULT loop echo_" s " " i " " $1 " " u }' "${work}/${scenario}.${impl}"
+  done
+  echo "TARGET loop echo_${scenario} raw_libuv >= ${TARGET}"
+done
+echo "NOTE loop echo_pingpong: 100 connections, 64 B messages, ${ROUND_TRIPS} round trips in all; echo_stream: 10 connections streaming 16 KiB chunks, ${MIB} MiB each (//examples:loop_echo_server against the same server on raw libuv)"
 
 # Instructions of one callgrind run of server `binary` for `k` round trips.
 callgrind_instructions() {

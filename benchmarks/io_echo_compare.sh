@@ -39,6 +39,8 @@
 # timeout) or a server does not exit 0 on SIGTERM. Bounded: each load run
 # gives up after 60 s, each server stops itself after 900 s, and the EXIT
 # trap kills, by PID, whatever is left.
+# Also prints `RESULT <area> <metric> <impl> <value> <unit>` lines (one per
+# run) and TARGET lines for //benchmarks:compare (format: benchmarks/README.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -178,6 +180,17 @@ for scenario in "${SCENARIOS[@]}"; do
   done
   echo
 done
+
+for scenario in "${SCENARIOS[@]}"; do
+  for impl in "${IMPLS[@]}"; do
+    awk -v s="${scenario}" -v i="${impl/raw/raw_libuv}" -v u="$(unit_of "${scenario}")" \
+      '{ print "RESULT io echo_" s " " i " " $1 " " u }' "${work}/${scenario}.${impl}"
+  done
+  for impl in raw asio node; do
+    echo "TARGET io echo_${scenario} ${impl/raw/raw_libuv} >= ${TARGET[${impl}]}"
+  done
+done
+echo "NOTE io echo_pingpong: 100 connections, 64 B, ${ROUND_TRIPS} round trips in all; echo_stream: 10 connections streaming 16 KiB chunks, ${MIB} MiB each; echo_pingpong1_core0: 1 connection, ${ROUND_TRIPS1} round trips, client and servers pinned to CPU 0 (//examples:echo_server)"
 
 # Sets `instr` to the instructions of one callgrind run of server `impl`
 # for `k` round trips on one connection (not in a subshell, so that the

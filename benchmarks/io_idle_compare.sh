@@ -28,6 +28,8 @@
 # binaries already built with -c opt there (no Bazel). Bounded: the client
 # gives up after 120 s (exit 2) and holds at most 120 s; servers stop
 # themselves after 300 s; the EXIT trap kills what is left, by PID.
+# Also prints `RESULT <area> <metric> <impl> <value> <unit>` lines (one per
+# run) and TARGET lines for //benchmarks:compare (format: benchmarks/README.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -131,4 +133,10 @@ done
 awk -v e="${eg}" -v t="${TARGET_BYTES}" 'BEGIN {
   printf "evergreen: %.1f KiB per idle connection (target <= %d KiB: %s)\n",
     e / 1024, t / 1024, (e <= t ? "met" : "MISSED") }'
+for impl in "${IMPLS[@]}"; do
+  awk -v i="${impl/raw/raw_libuv}" '{ print "RESULT io idle_memory " i " " $1 " B/conn" }' \
+    "${work}/idle.${impl}"
+done
+echo "TARGET io idle_memory - <= ${TARGET_BYTES}"
+echo "NOTE io idle_memory: server VmRSS growth per connection with ${CONNECTIONS} idle connections open at once"
 echo "(runs took ${SECONDS} s after the build)"

@@ -24,6 +24,8 @@
 # timeout) or one of our servers does not exit 0 on SIGTERM. Bounded: each
 # load run gives up after 60 s, each server stops itself after 900 s, and
 # the EXIT trap kills, by PID, whatever is left.
+# Also prints `RESULT <area> <metric> <impl> <value> <unit>` lines (one per
+# run) and TARGET lines for //benchmarks:compare (format: benchmarks/README.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -97,6 +99,12 @@ awk -v e="$(median "${work}/echo.evergreen")" -v n="$(median "${work}/echo.node"
   'BEGIN { q = e / n;
     printf "evergreen/node %.2fx [median of per-repetition ratios %.2fx] (target >= %.1fx: %s); evergreen/loop %.2fx\n",
       q, p, t, (q >= t ? "met" : "MISSED"), e / l }'
+for impl in "${IMPLS[@]}"; do
+  awk -v i="${impl/loop/tls_on_loop}" '{ print "RESULT io tls_echo " i " " $1 " MB/s" }' \
+    "${work}/echo.${impl}"
+done
+echo "TARGET io tls_echo node >= ${TARGET}"
+echo "NOTE io tls_echo: one connection, 64 KiB writes for ${ECHO_SECONDS} s, TLS 1.3 AES-128-GCM (//examples:echo_server --tls; tls_on_loop is //examples:tls_echo_server)"
 echo "(runs took ${SECONDS} s after the build)"
 
 status=0

@@ -39,6 +39,8 @@
 # gives up after 60 s; every server stops itself (ours and Node's through
 # their max-seconds argument, s_server through `timeout`) after 900 s; the
 # EXIT trap kills whatever is left, by PID.
+# Also prints `RESULT <area> <metric> <impl> <value> <unit>` lines (one per
+# run) and TARGET lines for //benchmarks:compare (format: benchmarks/README.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -237,6 +239,19 @@ for scenario in echo handshakes; do
   done
   echo "${line}"
 done
+
+for scenario in echo handshakes; do
+  unit="MB/s"
+  [[ "${scenario}" == handshakes ]] && unit="handshakes/s"
+  for impl in evergreen node openssl; do
+    [[ -f "${work}/${scenario}.${impl}" ]] || continue
+    awk -v s="${scenario}" -v i="${impl}" -v u="${unit}" \
+      '{ print "RESULT tls " s " " i " " $1 " " u }' "${work}/${scenario}.${impl}"
+  done
+done
+echo "TARGET tls echo node >= ${ECHO_TARGET}"
+echo "TARGET tls handshakes openssl >= ${HANDSHAKE_TARGET}"
+echo "NOTE tls echo: one connection, 64 KiB writes for ${ECHO_SECONDS} s, TLS 1.3 AES-128-GCM; handshakes: new TLS 1.3 handshakes, client concurrency ${CONCURRENCY}, ${HANDSHAKE_SECONDS} s (//examples:tls_echo_server, //benchmarks:tls_load)"
 
 if [[ "${S_TIME:-0}" == "1" ]]; then
   echo
