@@ -26,7 +26,7 @@ readonly bin NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/callgrind_http.XXXXXX")"
 readonly work
 server_pid=""
-trap '[[ -n "${server_pid}" ]] && kill -KILL "${server_pid}" 2>/dev/null; rm -rf "${work}"' EXIT
+trap 'rc=$?; [[ -z "${server_pid}" ]] || kill -KILL "${server_pid}" 2>/dev/null || true; rm -rf "${work}"; exit "${rc}"' EXIT
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -209,12 +209,13 @@ ENTRIES = [
     Entry("python", "pyext_benchmark", "python", "pyext/benchmark.py",
           ["//pyext:fibers.so"], quick_env={"BENCH_N": "20000",
                                             "BENCH_REPEAT": "2"}),
-    # The web demo's entry: runs when this checkout has the script. Add the
-    # labels of the web demo's server and peers to `build` (and its binaries
-    # to COMPARE_BINARIES in BUILD, for the quick test).
+    # The web demo against nginx and Node (wrk), and its instructions per
+    # request against nginx's (callgrind).
     Entry("web", "http_compare", "script", "benchmarks/http_compare.sh",
-          [], args=["3"], quick_args=["1"],
-          quick_env={"WRK_SECONDS": "1"}, optional=True),
+          ["//examples/webapp"], args=["3"], quick_args=["1"],
+          quick_env={"DURATION": "1"}),
+    Entry("web", "callgrind_http", "script", "benchmarks/callgrind_http.sh",
+          ["//examples/webapp"], quick_env={"K1": "100", "K2": "200"}),
 ]
 
 LINE_RE = re.compile(r"^(RESULT|TARGET|NOTE) ")

@@ -51,8 +51,16 @@ declare -A pid port
 source benchmarks/io_lib.sh
 declare -A cpu_pid=()
 # nginx's worker too: killing its master with SIGKILL would orphan it.
-trap 'kill_servers; [[ -n "${cpu_pid[nginx]:-}" ]] &&
-  kill -KILL "${cpu_pid[nginx]}" 2>/dev/null; rm -rf "${work}"' EXIT
+cleanup() {
+  local rc=$?
+  kill_servers
+  if [[ -n "${cpu_pid[nginx]:-}" ]]; then
+    kill -KILL "${cpu_pid[nginx]}" 2>/dev/null || true
+  fi
+  rm -rf "${work}"
+  exit "${rc}"  # the script's own status, not the last kill's
+}
+trap cleanup EXIT
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
