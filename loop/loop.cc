@@ -54,7 +54,7 @@ Loop::~Loop() {
   for (int round = 0; round < 16 && !handles_.empty(); ++round) {
     std::vector<Handle*> open(handles_.begin(), handles_.end());
     for (Handle* h : open) {
-      if (!uv_is_closing(h->raw_)) uv_close(h->raw_, &Handle::OnClose);
+      if (!h->closing_) h->StartClose();
     }
     uv_run(loop_, UV_RUN_NOWAIT);
   }
@@ -69,7 +69,7 @@ Loop::~Loop() {
     uv_run(loop_, UV_RUN_ONCE);
     // A request callback may have opened handles: close them too.
     for (Handle* h : std::vector<Handle*>(handles_.begin(), handles_.end())) {
-      if (!uv_is_closing(h->raw_)) uv_close(h->raw_, &Handle::OnClose);
+      if (!h->closing_) h->StartClose();
     }
   }
   // Some closes wait for the thread pool (an FsPoll's running stat): block
@@ -213,8 +213,8 @@ void Handle::ReleaseOwner() {
   owned_ = false;
   if (!registered_ || closed_) {
     delete this;
-  } else if (!uv_is_closing(raw_)) {
-    uv_close(raw_, &Handle::OnClose);
+  } else if (!closing_) {
+    StartClose();
   }
   // Otherwise closing: OnClose frees the memory.
 }
@@ -243,7 +243,10 @@ bool Handle::HasRef() const { return uv_has_ref(raw_) != 0; }
 
 bool Handle::IsActive() const { return uv_is_active(raw_) != 0; }
 
-bool Handle::IsClosing() const { return closed_ || uv_is_closing(raw_) != 0; }
+void Handle::StartClose() {
+  closing_ = true;
+  uv_close(raw_, &Handle::OnClose);
+}
 
 absl::Status Handle::Close(CloseCallback cb) {
   if (IsClosing()) {
@@ -251,7 +254,7 @@ absl::Status Handle::Close(CloseCallback cb) {
         absl::StrCat(TypeName(), " close: handle is already closing"));
   }
   close_cb_ = std::move(cb);
-  uv_close(raw_, &Handle::OnClose);
+  StartClose();
   return absl::OkStatus();
 }
 

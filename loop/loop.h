@@ -205,7 +205,8 @@ class Handle {
   // IsActive returns whether the handle is started (libuv's meaning).
   bool IsActive() const;
   // IsClosing returns whether Close was called (or the loop closed it).
-  bool IsClosing() const;
+  // Inline: streams check it on every read and write.
+  bool IsClosing() const { return closing_; }
 
   // Close starts closing the handle; `cb` (may be empty) runs from the loop
   // once closed. Returns FailedPrecondition if already closing.
@@ -251,7 +252,7 @@ class Handle {
   // CheckOpen returns FailedPrecondition("<operation>: handle is closing")
   // when the handle is closing or closed.
   absl::Status CheckOpen(absl::string_view operation) const {
-    if (ABSL_PREDICT_TRUE(!closed_ && !uv_is_closing(raw_))) {
+    if (ABSL_PREDICT_TRUE(!closing_)) {
       return absl::OkStatus();
     }
     return ClosingError(operation);
@@ -261,6 +262,8 @@ class Handle {
   friend class Loop;
   friend struct HandleDeleter;
   static void OnClose(uv_handle_t* raw);
+  // StartClose marks the handle closing and calls uv_close.
+  void StartClose();
   void ReleaseOwner();
   static absl::Status ClosingError(absl::string_view operation);
 
@@ -269,6 +272,9 @@ class Handle {
   bool registered_ = false;
   bool owned_ = true;
   bool closed_ = false;  // the close callback ran
+  // uv_close was called (by Close, ReleaseOwner or ~Loop, the only callers):
+  // libuv's uv_is_closing without the call into the library.
+  bool closing_ = false;
   CloseCallback close_cb_;
   void* user_data_ = nullptr;
 };

@@ -127,7 +127,7 @@ absl::Status EventLoop::RunImpl(bool forever) {
     if (more && ++busy_rounds_ < kRoundsBetweenPolls) continue;
     busy_rounds_ = 0;
     ArmTimer();
-    UpdateSignalRefs();
+    if (!signal_handlers_.empty()) UpdateSignalRefs();
     if (!more && !forever && !io_->Alive()) break;
     in_io_run_ = true;
     try {
@@ -205,7 +205,13 @@ void EventLoop::EndPoll() {
 }
 
 void EventLoop::RunDueTimers() {
-  if (timers_.empty()) return;  // no clock read
+  // No clock read unless the libuv timer, always armed for the earliest
+  // deadline (ArmTimer), fired: before that nothing is due. (It may fire a
+  // little early, libuv counting from its cached time: then nothing runs
+  // and ArmTimer arms it again.)
+  if (!timer_fired_) return;
+  timer_fired_ = false;
+  if (timers_.empty()) return;
   int64_t now = Deadline::NowNanos();
   while (!timers_.empty() && timers_.begin()->first.first <= now) {
     auto it = timers_.begin();
@@ -225,19 +231,22 @@ void EventLoop::ArmTimer() {
     return;
   }
   int64_t next = timers_.begin()->first.first;
-  if (next == armed_for_ && timer_->IsActive()) return;
+  // armed_for_ is -1 again once the timer fired or was stopped.
+  if (next == armed_for_) return;
   int64_t now = Deadline::NowNanos();
   uint64_t ms =
       next <= now ? 0 : static_cast<uint64_t>((next - now + 999999) / 1000000);
-  armed_for_ = next;
   // The callback only ends the poll: RunDueTimers runs after it. Stopping
   // the I/O loop matters: libuv 1.44 runs a timer already due at the start
   // of uv_run(ONCE), then blocks in the poll without a timeout while a
   // thread-pool job keeps the loop alive, so the due work would wait for it.
-  (void)timer_->Start(ms, 0, [this](loop::Timer&) {
+  absl::Status s = timer_->Start(ms, 0, [this](loop::Timer&) {
     armed_for_ = -1;
+    timer_fired_ = true;
     io_->Stop();
   });
+  // Not armed: try again next iteration.
+  armed_for_ = s.ok() ? next : -1;
 }
 
 void EventLoop::AddLive(Task* task) {

@@ -235,6 +235,9 @@ class EventLoop {
   static constexpr int kRoundsBetweenPolls = 16;
   int busy_rounds_ = 0;
   int64_t armed_for_ = -1;
+  // The libuv timer fired since RunDueTimers last looked: only then can a
+  // timer be due.
+  bool timer_fired_ = false;
   // Tasks started and not finished (they keep a reference to themselves),
   // linked through the tasks.
   void AddLive(Task* task);

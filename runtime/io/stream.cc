@@ -135,8 +135,8 @@ void Stream::OnRead(absl::StatusOr<absl::string_view> r) {
   readers_.NotifyOne();
 }
 
-absl::Status Stream::Fill(Task* me, size_t need,
-                          const std::function<bool()>& done) {
+template <typename Done>
+absl::Status Stream::Fill(Task* me, size_t need, Done done) {
   while (!done()) {
     if (IsClosed()) return ClosedError("read");
     if (!read_error_.ok()) return read_error_;

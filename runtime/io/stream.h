@@ -189,8 +189,11 @@ class Stream {
   absl::Status StartRead(absl::string_view op, Task** me);
   // Fill waits until `done()` holds, reading the socket meanwhile (waking
   // once `need` bytes are buffered). OK when done; otherwise the status
-  // that ends the wait (EOF, read error, closed).
-  absl::Status Fill(Task* me, size_t need, const std::function<bool()>& done);
+  // that ends the wait (EOF, read error, closed). A template (defined and
+  // instantiated in stream.cc): `done` runs inline, not through a
+  // std::function, on every read.
+  template <typename Done>
+  absl::Status Fill(Task* me, size_t need, Done done);
   void OnRead(absl::StatusOr<absl::string_view> r);
   void StopReading();
   std::string Take(size_t n);
