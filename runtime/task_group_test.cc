@@ -1,6 +1,7 @@
 #include "runtime/task_group.h"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -49,16 +50,27 @@ TEST(TaskGroupTest, RunReturnsOnlyAfterAllChildrenEnded) {
   std::vector<std::string> order;
   absl::Status s = absl::UnknownError("not run");
   std::string first_child_name;
+  // Child k ends when go[k] is set; a task outside the group sets them in
+  // the order 1, 2, 3 once all three started (no timing involved).
+  std::map<int, Event> go;
   RunInTask(*loop, [&] {
+    auto releaser = Task::Spawn([&] {
+      while (order.size() < 4) EXPECT_TRUE(Yield().ok());
+      for (int k : {1, 2, 3}) {
+        go[k].Set();
+        EXPECT_TRUE(Yield().ok());  // child k runs (FIFO) before we go on
+      }
+    });
+    ASSERT_TRUE(releaser.ok());
     s = TaskGroup::Run([&](TaskGroup& g) {
-      for (int ms : {3, 1, 2}) {
-        EXPECT_TRUE(g.Spawn([&, ms] {
-                       order.push_back("start" + std::to_string(ms));
+      for (int k : {3, 1, 2}) {
+        EXPECT_TRUE(g.Spawn([&, k] {
+                       order.push_back("start" + std::to_string(k));
                        if (first_child_name.empty()) {
                          first_child_name = Task::Current()->name();
                        }
-                       EXPECT_TRUE(Sleep(absl::Milliseconds(ms)).ok());
-                       order.push_back("end" + std::to_string(ms));
+                       EXPECT_TRUE(go[k].Wait().ok());
+                       order.push_back("end" + std::to_string(k));
                      }).ok());
       }
       EXPECT_EQ(g.Size(), 3u);
