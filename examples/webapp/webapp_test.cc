@@ -571,6 +571,14 @@ TEST(WebAppTest, ASlowChatUserIsDroppedAndDoesNotSlowTheOthers) {
   EXPECT_EQ(server.Terminate(SIGTERM), 0);
 }
 
+// Ctrl-C is a graceful shutdown too (the demo's way out under bazel run).
+TEST(WebAppTest, SigintShutsDownGracefully) {
+  ServerProcess server(kBinary, {"--port=0"}, true);
+  ASSERT_NE(server.port(), 0) << server.first_line();
+  EXPECT_EQ(Get(server.port(), "/hello").status, 200);
+  EXPECT_EQ(server.Terminate(SIGINT), 0);
+}
+
 TEST(WebAppTest, BadFlagsAreRefused) {
   ServerProcess no_key(kBinary, {"--port=0", "--tls"}, true);
   EXPECT_EQ(no_key.first_line(), "webapp: --tls needs --cert and --key");
