@@ -122,6 +122,21 @@ class ServerProcess {
     return Wait();
   }
 
+  // Rest returns what the process printed after its first line, up to the
+  // end of its output (its exit), or what came within 10 s.
+  std::string Rest() {
+    std::string rest;
+    char buf[4096];
+    while (true) {
+      pollfd p = {out_, POLLIN, 0};
+      if (poll(&p, 1, kTimeoutMs) != 1) break;
+      ssize_t n = read(out_, buf, sizeof buf);
+      if (n <= 0) break;
+      rest.append(buf, static_cast<size_t>(n));
+    }
+    return rest;
+  }
+
   // State returns the process state letter from /proc/PID/stat ('S'
   // sleeping, 'R' running), '?' if unknown.
   char State() const {

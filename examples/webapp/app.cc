@@ -2,6 +2,7 @@
 #include "examples/webapp/app.h"
 
 #include <cstdio>
+#include <memory>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -115,7 +116,8 @@ std::string HtmlEscape(absl::string_view s) {
 struct App::User {
   http::WebSocket* ws = nullptr;
   std::string name;
-  std::deque<std::string> outbox;
+  // Messages are shared by every outbox they are in: one copy each.
+  std::deque<std::shared_ptr<const std::string>> outbox;
   bool dropped = false;     // too slow, or gone
   bool going_away = false;  // CloseChats: close with 1001
   // The session's group (its writer task and the reader), while it runs.
@@ -247,6 +249,9 @@ http::Response App::Chat(http::Request& req) {
         400, absl::StrCat("chat: the name must be UTF-8 of at most ",
                           kMaxNameBytes, " bytes\n"));
   }
+  if (users_.size() >= options_.max_chat_users) {
+    return http::Response::Text(503, "chat: full, try again later\n");
+  }
   http::WebSocketOptions options;
   options.max_message_bytes = options_.max_message_bytes;
   return http::WebSocket::Accept(
@@ -254,6 +259,7 @@ http::Response App::Chat(http::Request& req) {
 }
 
 void App::Broadcast(const std::string& json) {
+  auto message = std::make_shared<const std::string>(json);
   for (const std::shared_ptr<User>& u : users_) {
     if (u->dropped || u->going_away) continue;
     if (u->outbox.size() >= options_.max_outbox_messages) {
@@ -262,7 +268,7 @@ void App::Broadcast(const std::string& json) {
       u->dropped = true;
       if (u->group != nullptr) u->group->Cancel();
     } else {
-      u->outbox.push_back(json);
+      u->outbox.push_back(message);
     }
     u->ready.Set();
   }
@@ -324,9 +330,10 @@ void App::Session(http::WebSocket& ws, const std::string& name) {
           g.Cancel();
           return;
         }
-        std::string json = std::move(user->outbox.front());
+        std::shared_ptr<const std::string> json =
+            std::move(user->outbox.front());
         user->outbox.pop_front();
-        if (!ws.Send(json).ok()) {
+        if (!ws.Send(*json).ok()) {
           user->dropped = true;
           g.Cancel();
           return;
@@ -337,6 +344,9 @@ void App::Session(http::WebSocket& ws, const std::string& name) {
       absl::StatusOr<http::WebSocket::Message> m = ws.Receive();
       if (!m.ok()) break;
       if (m->binary) {
+        // No more broadcasts for this user (its writer just ends it once
+        // the wait below is over).
+        user->going_away = true;
         (void)ws.Close(kUnsupportedData, "text messages only");
         // Wait (a bounded time) for the browser's answer to the close.
         (void)runtime::WithTimeout(kCloseWait, [&] {

@@ -21,7 +21,8 @@
 // joins and leaves are {"type":"join"|"leave","from":N}. Broadcasting never
 // blocks: each user has an outbox that a writer task of its own empties
 // into the WebSocket, so a slow reader delays only itself; a user whose
-// outbox holds more than max_outbox_messages is disconnected. Binary
+// outbox holds more than max_outbox_messages is disconnected; at most
+// max_chat_users are in the chat at once (503 for the next one). Binary
 // messages are refused (close 1003), messages over max_message_bytes too
 // (1009). CloseChats closes every chat with 1001 ("going away").
 //
@@ -51,7 +52,11 @@ struct AppOptions {
   // The folder /static/ serves (style.css, chat.js).
   std::string static_root;
   // Chat messages waiting for one user above which that user is dropped.
+  // Messages are shared between the outboxes, so memory stays below
+  // max_chat_users pointers per message plus the messages themselves.
   size_t max_outbox_messages = 256;
+  // People in the chat at once; a WebSocket handshake above is 503.
+  size_t max_chat_users = 1000;
   // Longest chat message accepted, bytes (the WebSocket closes with 1009).
   size_t max_message_bytes = 4096;
   // Messages the page shows when it is rendered.

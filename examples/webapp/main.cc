@@ -12,8 +12,9 @@
 // SIGINT or SIGTERM shuts it down gracefully: the listener closes, idle
 // keep-alive connections close, requests in flight are answered, chats are
 // closed with 1001; it then prints "stopped" and exits 0. A second signal,
-// or --grace_seconds later, cancels whatever is left (exit status 0 too:
-// the shutdown was asked for). --max_seconds bounds a run the same way.
+// or --grace_seconds later, cancels whatever is left ("shutdown forced";
+// exit status 0 too: the shutdown was asked for). --max_seconds shuts down
+// the same way, grace period included, so it bounds a run.
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -141,10 +142,6 @@ int main(int argc, char** argv) {
       return;
     }
     io::TcpListener* l = listener->get();
-    std::string address = (*l->LocalAddress()).ToString();
-    printf("listening on %s (%s://%s/)\n", address.c_str(),
-           tls_context ? "https" : "http", address.c_str());
-    fflush(stdout);
 
     // The graceful stop: no new connections, idle ones closed, requests in
     // flight answered, chats closed with 1001. The forced one cancels
@@ -159,23 +156,39 @@ int main(int argc, char** argv) {
       l->Close();
       (*app)->CloseChats();
     };
+    auto force = [&](int signum) {
+      printf("shutdown forced (%s)\n", signum != 0
+                                           ? io::SignalName(signum).c_str()
+                                           : "grace period over");
+      fflush(stdout);
+      scope.Cancel();
+    };
     io::ShutdownOptions so;
     so.grace = absl::Seconds(grace);
-    auto guard = io::ShutdownOnSignals(scope, stop, so);
+    auto guard = io::ShutdownGuard::Install(stop, force, so);
     if (!guard.ok()) {
       result = guard.status();
       return;
     }
+    // Announced once the signals are caught: from now on a SIGTERM is a
+    // graceful shutdown, never the default disposition.
+    std::string address = (*l->LocalAddress()).ToString();
+    printf("listening on %s (%s://%s/)\n", address.c_str(),
+           tls_context ? "https" : "http", address.c_str());
+    fflush(stdout);
+
     std::shared_ptr<Task> timer;
     double max_seconds = absl::GetFlag(FLAGS_max_seconds);
     if (max_seconds > 0) {
-      // The time limit shuts down like a signal (without the grace timer).
+      // The time limit shuts down like a signal, grace period included.
       auto t = Task::Spawn([&, max_seconds] {
-        if (evergreen::runtime::Sleep(absl::Seconds(max_seconds)).ok() &&
-            !server.draining()) {
-          printf("shutting down (--max_seconds)\n");
-          stop(0);
+        if (!evergreen::runtime::Sleep(absl::Seconds(max_seconds)).ok() ||
+            server.draining()) {
+          return;
         }
+        printf("shutting down (--max_seconds)\n");
+        stop(0);
+        if (evergreen::runtime::Sleep(absl::Seconds(grace)).ok()) force(0);
       });
       if (t.ok()) timer = *t;
     }

@@ -536,6 +536,12 @@ TEST(WebAppTest, ForcedShutdownEndsChatsThatDoNotAnswer) {
   EXPECT_TRUE(b.client().ReadToEnd(&rest));
   EXPECT_TRUE(a.client().ReadToEnd(&rest));
   EXPECT_EQ(server.Wait(), 0);
+  std::string output = server.Rest();
+  EXPECT_TRUE(absl::StrContains(output, "shutting down (SIGTERM)\n")) << output;
+  EXPECT_TRUE(
+      absl::StrContains(output, "shutdown forced (grace period over)\n"))
+      << output;
+  EXPECT_TRUE(absl::EndsWith(output, "stopped\n")) << output;
 }
 
 TEST(WebAppTest, ASlowChatUserIsDroppedAndDoesNotSlowTheOthers) {
@@ -577,6 +583,27 @@ TEST(WebAppTest, SigintShutsDownGracefully) {
   ASSERT_NE(server.port(), 0) << server.first_line();
   EXPECT_EQ(Get(server.port(), "/hello").status, 200);
   EXPECT_EQ(server.Terminate(SIGINT), 0);
+  std::string output = server.Rest();
+  EXPECT_EQ(output, "shutting down (SIGINT)\nstopped\n");
+}
+
+// --max_seconds shuts down like a signal, grace period included: a chat
+// that does not answer the close is ended by the forced shutdown.
+TEST(WebAppTest, MaxSecondsBoundsTheRun) {
+  ServerProcess server(
+      kBinary, {"--port=0", "--max_seconds=0.5", "--grace_seconds=0.1"}, true);
+  ASSERT_NE(server.port(), 0) << server.first_line();
+  WebSocketClient quiet(server.port(), "quiet");
+  ASSERT_TRUE(absl::StartsWith(quiet.head(), "HTTP/1.1 101"));
+  std::string rest;
+  EXPECT_TRUE(quiet.client().ReadToEnd(&rest));  // 1001, then the end
+  EXPECT_EQ(server.Wait(), 0);
+  std::string output = server.Rest();
+  EXPECT_TRUE(absl::StrContains(output, "shutting down (--max_seconds)\n"))
+      << output;
+  EXPECT_TRUE(
+      absl::StrContains(output, "shutdown forced (grace period over)\n"))
+      << output;
 }
 
 TEST(WebAppTest, BadFlagsAreRefused) {

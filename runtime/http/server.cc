@@ -24,6 +24,9 @@ namespace http {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+// A connection keeps its request body's and response's buffers from one
+// request to the next up to this size; bigger ones are freed.
+constexpr size_t kKeptBufferBytes = 64 * 1024;
 
 // DateHeader returns the current time as an IMF-fixdate, formatted once a
 // second.
@@ -128,6 +131,9 @@ class Connection {
     req_.version_minor = 1;
     req_.headers.clear();
     req_.body.clear();
+    if (req_.body.capacity() > kKeptBufferBytes) {
+      std::string().swap(req_.body);  // an upload's buffer is not kept
+    }
     req_.keep_alive = true;
     if (req_.stream == nullptr) {  // the first request
       req_.peer = stream_.peer();
@@ -363,6 +369,12 @@ class Connection {
     }
     out.append("\r\n");
     if (!head_only && BodyAllowed(r.status)) out.append(r.body);
+    if (out.size() > kKeptBufferBytes) {
+      // A big response (a file): handed to the stream whole, not kept.
+      bool ok = stream_.Write(std::move(out)).ok();
+      std::string().swap(out_);
+      return ok;
+    }
     // Copies only what the kernel does not take at once.
     return stream_.Write(absl::string_view(out)).ok();
   }
