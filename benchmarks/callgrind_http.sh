@@ -73,17 +73,26 @@ CONF
     sleep 0.1
   done
   # The probe above was one request more for both servers: it cancels out.
-  timeout 300 python3 benchmarks/http_keepalive_load.py "${port}" "${k}" "${CONNS}"
+  local load_rc=0 server_rc=0 total
+  timeout 300 python3 benchmarks/http_keepalive_load.py "${port}" "${k}" \
+    "${CONNS}" >&2 || load_rc=$?
   if [[ "${impl}" == evergreen ]]; then kill -TERM "${server_pid}"; else kill -QUIT "${server_pid}"; fi
-  wait "${server_pid}" || true
+  wait "${server_pid}" || server_rc=$?
   server_pid=""
-  awk '/^(summary|totals):/ { print $2; exit }' "${out}"
+  total="$(awk '/^(summary|totals):/ { print $2; exit }' "${out}" 2>/dev/null)"
+  if ((load_rc != 0 || server_rc != 0)) || [[ -z "${total}" ]]; then
+    echo "callgrind_http: ${impl}, ${k} requests: load exit ${load_rc}, server exit ${server_rc}, total '${total}'" >&2
+    cat "${work}/server.log" >&2
+    return 1
+  fi
+  echo "${total}"
 }
 
 echo "user-space instructions per keep-alive GET /hello (callgrind, K1=${K1} K2=${K2}, ${CONNS} connections)"
 for impl in evergreen nginx; do
-  a="$(count "${impl}" "${K1}")"
-  b="$(count "${impl}" "${K2}")"
+  # (A function's failure inside $(...) does not stop a set -e script.)
+  a="$(count "${impl}" "${K1}")" || exit 1
+  b="$(count "${impl}" "${K2}")" || exit 1
   per=$(((b - a) / (K2 - K1)))
   printf '  %-10s %8d\n' "${impl}" "${per}"
   echo "RESULT web hello_instructions ${impl} ${per} instructions"
