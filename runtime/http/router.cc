@@ -53,9 +53,13 @@ Response Router::Answer(Request& req) const {
     }
     if (get != nullptr && req.method == "HEAD") return (*get)(req);
     std::vector<absl::string_view> allowed;
+    bool has_head = false;
+    for (const auto& [method, handler] : it->second) {
+      if (method == "HEAD") has_head = true;
+    }
     for (const auto& [method, handler] : it->second) {
       allowed.push_back(method);
-      if (method == "GET") allowed.push_back("HEAD");
+      if (method == "GET" && !has_head) allowed.push_back("HEAD");
     }
     Response r = Response::Text(405, "method not allowed\n");
     r.SetHeader("Allow", absl::StrJoin(allowed, ", "));

@@ -59,6 +59,10 @@ TEST(RouterTest, WrongMethodIs405WithAllow) {
   EXPECT_EQ(r.status, 405);
   ASSERT_NE(FindHeader(r.headers, "Allow"), nullptr);
   EXPECT_EQ(*FindHeader(r.headers, "Allow"), "GET, HEAD, PUT");
+  router.Get("/both", [](Request&) { return Say("get"); })
+      .Route("HEAD", "/both", [](Request&) { return Say("head"); });
+  Request del = Make("DELETE", "/both");
+  EXPECT_EQ(*FindHeader(router.Answer(del).headers, "Allow"), "GET, HEAD");
   Request head = Make("HEAD", "/form");  // no GET route: no HEAD either
   Response h = router.Answer(head);
   EXPECT_EQ(h.status, 405);
