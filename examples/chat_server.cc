@@ -184,8 +184,6 @@ int main(int argc, char** argv) {
       return;
     }
     io::TcpListener* l = listener->get();
-    printf("listening on %s\n", (*l->LocalAddress()).ToString().c_str());
-    fflush(stdout);
     // Stop: the first SIGINT/SIGTERM, the time limit or the connection
     // limit closes the listener, and Serve returns once the connections
     // ended; a second signal, or --grace_seconds after the first, cancels
@@ -199,6 +197,9 @@ int main(int argc, char** argv) {
       result = guard.status();
       return;
     }
+    // Announced once the signals are caught.
+    printf("listening on %s\n", (*l->LocalAddress()).ToString().c_str());
+    fflush(stdout);
     // The room outlives Serve's connections: it is owned by this task,
     // above any scope that could cancel them.
     auto room = std::make_shared<Room>(

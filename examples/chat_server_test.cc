@@ -161,6 +161,9 @@ TEST(ChatServerTest, SecondSignalEndsConnectionsStillOpen) {
   auto main = Task::Spawn([&] {
     auto dave = Join(server.port(), "dave");
     ASSERT_NE(dave, nullptr);
+    auto erin = Join(server.port(), "erin");
+    ASSERT_NE(erin, nullptr);
+    ASSERT_TRUE(ReadUntilLine(*dave, "* erin joined\n"));
     ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
     // A new connection is refused once the listener is closed.
     bool refused = false;
@@ -171,14 +174,20 @@ TEST(ChatServerTest, SecondSignalEndsConnectionsStillOpen) {
       if (!refused) (void)evergreen::runtime::Sleep(absl::Milliseconds(10));
     }
     EXPECT_TRUE(refused);
-    // dave is still served.
+    // dave and erin are still served: erin gets dave's line.
     ASSERT_TRUE(dave->Write("still here\n").ok());
+    EXPECT_TRUE(ReadUntilLine(*erin, "dave: still here\n"));
     ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
     absl::Status s = evergreen::runtime::WithTimeout(absl::Seconds(10), [&] {
       while (dave->ReadSome().ok()) {
       }
     });
     EXPECT_TRUE(s.ok()) << "the connection was not ended: " << s;
+    s = evergreen::runtime::WithTimeout(absl::Seconds(10), [&] {
+      while (erin->ReadSome().ok()) {
+      }
+    });
+    EXPECT_TRUE(s.ok()) << "erin's connection was not ended: " << s;
     ended = true;
   });
   ASSERT_TRUE(main.ok());

@@ -117,9 +117,6 @@ int main(int argc, char** argv) {
       return;
     }
     io::TcpListener* l = listener->get();
-    printf("listening on %s%s\n", (*l->LocalAddress()).ToString().c_str(),
-           tls_context ? " (tls)" : "");
-    fflush(stdout);
     // Stop: the first SIGINT/SIGTERM, the time limit or the connection
     // limit closes the listener, and Serve returns once the connections
     // ended; a second signal, or --grace_seconds after the first, cancels
@@ -133,6 +130,10 @@ int main(int argc, char** argv) {
       result = guard.status();
       return;
     }
+    // Announced once the signals are caught.
+    printf("listening on %s%s\n", (*l->LocalAddress()).ToString().c_str(),
+           tls_context ? " (tls)" : "");
+    fflush(stdout);
     int max_connections = absl::GetFlag(FLAGS_max_connections);
     auto ended = std::make_shared<int>(0);
     auto done_one = [ended, max_connections, l] {
