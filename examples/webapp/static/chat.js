@@ -26,7 +26,9 @@
   }
 
   function connect(name) {
-    if (socket && socketName === name) return socket;
+    const usable = socket && (socket.readyState === WebSocket.CONNECTING ||
+                              socket.readyState === WebSocket.OPEN);
+    if (usable && socketName === name) return socket;
     if (socket) socket.close(1000, 'name changed');
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const url = scheme + '://' + location.host + '/ws?name=' +
@@ -65,7 +67,13 @@
     event.preventDefault();
     const text = textEl.value;
     if (!text) return;
-    const ws = connect(nameEl.value || 'anonymous');
+    const name = nameEl.value || 'anonymous';
+    // The server takes names of up to 32 bytes of UTF-8.
+    if (new TextEncoder().encode(name).length > 32) {
+      statusEl.textContent = 'that name is too long (32 bytes at most)';
+      return;
+    }
+    const ws = connect(name);
     const send = () => {
       ws.send(text);
       textEl.value = '';
