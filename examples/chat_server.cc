@@ -14,10 +14,11 @@
 // never slows the others and memory stays bounded. Lines longer than
 // --max_line end the connection.
 //
-// The first SIGINT or SIGTERM (io::ShutdownOnSignals), --max_seconds, or
-// --max_connections connections having ended closes the listener; the
-// connections still open go on until they end, a second signal arrives or
-// --grace_seconds pass, which cancels them. The process exits with status 0.
+// The first SIGINT or SIGTERM (io::ShutdownOnSignals), or --max_connections
+// connections having ended, closes the listener; the connections still open
+// go on until they end, a second signal arrives or --grace_seconds pass,
+// which cancels them. --max_seconds cancels everything at once. The process
+// exits with status 0.
 #include <signal.h>
 #include <stdio.h>
 

@@ -10,10 +10,11 @@
 // that does not read its echoes stops being read: memory stays bounded).
 // At EOF it shuts its write side down (TLS: sends close_notify).
 //
-// The first SIGINT or SIGTERM (io::ShutdownOnSignals), --max_seconds, or
-// --max_connections connections having ended closes the listener; the
-// connections still open go on until they end, a second signal arrives or
-// --grace_seconds pass, which cancels them. The process exits with status 0.
+// The first SIGINT or SIGTERM (io::ShutdownOnSignals), or --max_connections
+// connections having ended, closes the listener; the connections still open
+// go on until they end, a second signal arrives or --grace_seconds pass,
+// which cancels them. --max_seconds cancels everything at once. The process
+// exits with status 0.
 #include <signal.h>
 #include <stdio.h>
 
