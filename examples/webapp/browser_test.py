@@ -8,6 +8,12 @@ WebSocket. Chromium is driven through chromedriver's WebDriver protocol
 (plain HTTP and JSON, spoken here with the standard library). Every wait is
 bounded; the server, chromedriver and the browsers are stopped by PID.
 
+chromedriver's log goes to the test's undeclared outputs (chromedriver.log)
+and its tail is printed when the test fails. A browser that does not start
+(chromedriver's "session not created", seen once on a loaded 2-core CI
+machine) is launched once more with a fresh profile: that is Chromium's
+start-up, not the server under test; everything after it is asserted once.
+
   browser_test.py WEBAPP
 """
 
@@ -27,6 +33,10 @@ WEBAPP = None  # set from argv
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 TIMEOUT = 20.0  # seconds, for any single wait
+# chromedriver gives Chromium 60 s to start before it answers "session not
+# created"; waiting longer than that lets its own error message through.
+SESSION_TIMEOUT = 100.0
+SESSION_ATTEMPTS = 2
 
 
 def wait_for(what, probe, timeout=TIMEOUT):
@@ -53,12 +63,12 @@ class WebDriver:
     def __init__(self, port):
         self.base = "http://127.0.0.1:%d" % port
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, timeout=60):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=60) as r:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 return json.loads(r.read())["value"]
         except urllib.error.HTTPError as e:
             raise AssertionError("%s %s: %s" % (method, path, e.read()))
@@ -93,7 +103,8 @@ class Browser:
                 }
             }
         }
-        self.session = driver.call("POST", "/session", caps)["sessionId"]
+        self.session = driver.call("POST", "/session", caps,
+                                   timeout=SESSION_TIMEOUT)["sessionId"]
         self.path = "/session/" + self.session
 
     def open(self, url):
@@ -131,6 +142,9 @@ class BrowserTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        self.driver_log = os.path.join(
+            os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR", self.tmp),
+            "chromedriver.log")
         self.procs = []
         self.server = subprocess.Popen(
             [WEBAPP, "--port=0"], stdout=subprocess.PIPE,
@@ -142,12 +156,29 @@ class BrowserTest(unittest.TestCase):
         driver_port = free_port()
         env = dict(os.environ, HOME=self.tmp)
         self.chromedriver = subprocess.Popen(
-            [CHROMEDRIVER, "--port=%d" % driver_port],
+            [CHROMEDRIVER, "--port=%d" % driver_port,
+             "--log-path=" + self.driver_log, "--readable-timestamp"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         self.procs.append(self.chromedriver)
         self.driver = WebDriver(driver_port)
         wait_for("chromedriver", self.driver.ready)
         self.browsers = []
+
+    def print_driver_log(self, lines=60):
+        try:
+            with open(self.driver_log, errors="replace") as f:
+                tail = f.readlines()[-lines:]
+        except OSError as e:
+            tail = ["(no chromedriver log: %s)\n" % e]
+        sys.stderr.write("---- last lines of %s\n" % self.driver_log)
+        sys.stderr.writelines(tail)
+        sys.stderr.write("----\n")
+
+    def run(self, result=None):
+        failures = len(result.failures) + len(result.errors) if result else 0
+        super().run(result)
+        if result and len(result.failures) + len(result.errors) > failures:
+            self.print_driver_log()
 
     def tearDown(self):
         for b in self.browsers:
@@ -162,8 +193,18 @@ class BrowserTest(unittest.TestCase):
         self.server.stdout.close()
 
     def browser(self):
-        profile = os.path.join(self.tmp, "profile%d" % len(self.browsers))
-        b = Browser(self.driver, profile)
+        for attempt in range(1, SESSION_ATTEMPTS + 1):
+            profile = os.path.join(
+                self.tmp, "profile%d-%d" % (len(self.browsers), attempt))
+            try:
+                b = Browser(self.driver, profile)
+                break
+            except (AssertionError, OSError) as e:
+                if attempt == SESSION_ATTEMPTS:
+                    raise
+                sys.stderr.write("Chromium did not start (%s); once more\n"
+                                 % str(e)[:500])
+                self.print_driver_log(lines=20)
         self.browsers.append(b)
         return b
 
