@@ -80,7 +80,7 @@ struct ThreadState : SwitchState {
 
 EVERGREEN_FIBERS_CONSTINIT thread_local SwitchState* tls_switch_state
     __attribute__((tls_model("initial-exec"))) = nullptr;
-LocalStorageHeader kNoLocalStorage = {0};
+NoLocalStorage kNoLocalStorage = {};
 EVERGREEN_FIBERS_CONSTINIT thread_local LocalStorageHeader* tls_local_storage
     __attribute__((tls_model("initial-exec"))) = &kNoLocalStorage;
 

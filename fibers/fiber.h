@@ -159,7 +159,15 @@ void InstallLocalStorageHooks(const LocalStorageHooks* hooks);
 struct LocalStorageHeader {
   size_t size;  // entries in the array that follows the full header
 };
-extern LocalStorageHeader kNoLocalStorage;
+// kNoLocalStorage: size 0, followed by kNoLocalStorageZeroWords null
+// pointers that are never written, so that a reader may load any pointer in
+// that range without checking the size first (//local_storage's fast path
+// reads its first slots that way).
+inline constexpr size_t kNoLocalStorageZeroWords = 32;
+struct NoLocalStorage : LocalStorageHeader {
+  void* zero_words[kNoLocalStorageZeroWords];
+};
+extern NoLocalStorage kNoLocalStorage;
 // The current fiber's local storage (kNoLocalStorage when it has none, and
 // before the thread first uses fibers): the mirror of
 // `tls_switch_state->current`'s storage pointer, kept in step by every

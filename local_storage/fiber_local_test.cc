@@ -110,7 +110,9 @@ TEST_F(FiberLocalTest, LazyPerFiberAndInMainFiber) {
 // while it runs and across switches, and a thread that never used fibers
 // sees no value.
 TEST_F(FiberLocalTest, ValuesSurviveStorageGrowthAndSwitches) {
-  constexpr int kLocals = 40;  // more than the first storage's 8 entries
+  // More than the first storage's 16 entries, and than the 15 fast slots
+  // (storage.h): the later locals take the bounds-checked path.
+  constexpr int kLocals = 40;
   std::vector<std::unique_ptr<FiberLocal<int>>> locals;
   for (int i = 0; i < kLocals; ++i) {
     locals.push_back(std::make_unique<FiberLocal<int>>());
@@ -136,7 +138,11 @@ TEST_F(FiberLocalTest, ValuesSurviveStorageGrowthAndSwitches) {
   for (int i = 0; i < kLocals; ++i) EXPECT_EQ(locals[i]->Get(), i);
   std::thread([&] {
     for (int i = 0; i < kLocals; ++i) EXPECT_FALSE(locals[i]->HasValue());
+    // Fast slots read kNoLocalStorage's zero words here, then create.
+    for (int i = 0; i < kLocals; ++i) EXPECT_EQ(locals[i]->Get()++, 0);
+    for (int i = 0; i < kLocals; ++i) EXPECT_EQ(locals[i]->Get(), 1);
   }).join();
+  for (int i = 0; i < kLocals; ++i) EXPECT_EQ(locals[i]->Get(), i);
 }
 
 TEST_F(FiberLocalTest, ResetDestroysOnlyTheCurrentFibersValue) {

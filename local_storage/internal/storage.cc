@@ -132,7 +132,7 @@ FiberStorage* StorageWithRoom(Registry& r, Fiber* fiber, uint32_t index)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(r.mu) {
   FiberStorage* old = StorageOf(fiber);
   if (old != nullptr && index < old->size) return old;
-  size_t size = 8;
+  size_t size = kFastSlots;  // at least: the fast path reads them unchecked
   while (size <= index || size < r.slots.size()) size *= 2;
   FiberStorage* storage = NewStorage(size);
   if (old != nullptr) {
@@ -288,6 +288,9 @@ uint32_t AllocateSlot(const ValueOps* ops, bool inherit) {
   }
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
+  // Slot 0 is reserved (always null: the fast path of slots beyond the
+  // fast ones reads it); it stays kFree and never enters free_slots.
+  if (r.slots.empty()) r.slots.emplace_back();
   uint32_t index;
   if (!r.free_slots.empty()) {
     index = r.free_slots.back();

@@ -8,6 +8,13 @@
 // all threads, and runs the //fibers hooks that copy inherited values and
 // release a fiber's values when it ends.
 //
+// Fast slots: slot 0 is reserved and never holds a value, every
+// FiberStorage has at least kFastSlots entries, and kNoLocalStorage's zero
+// words cover as many: so a slot below kFastSlots is read at a fixed byte
+// offset from the storage with no bounds check (FastOffset, FindFast). A
+// slot at or above kFastSlots reads entry 0 there (always null) and falls
+// back to the bounds-checked Find.
+//
 // Locking: the owning thread reads its fibers' storage without the lock
 // (the fast path). Every write to a storage (a value stored or taken out, the
 // array replaced when it grows, the storage freed) happens under the lock.
@@ -50,6 +57,21 @@ struct FiberStorage : fibers_internal::LocalStorageHeader {
 static_assert(sizeof(FiberStorage) % alignof(void*) == 0,
               "the value array follows the header");
 
+// Slots read without a bounds check (see the file comment); slot 0 is one
+// of them, reserved and always null.
+inline constexpr uint32_t kFastSlots = 16;
+static_assert(sizeof(FiberStorage) + kFastSlots * sizeof(void*) <=
+                  sizeof(fibers_internal::NoLocalStorage),
+              "kNoLocalStorage's zero words cover the fast slots");
+
+// The byte offset, from a fiber's storage header, that FindFast reads for
+// slot `index`: its own entry for a fast slot, the reserved entry 0 (always
+// null) otherwise.
+constexpr uint32_t FastOffset(uint32_t index) {
+  return static_cast<uint32_t>(
+      sizeof(FiberStorage) + (index < kFastSlots ? index : 0) * sizeof(void*));
+}
+
 // Reserves a slot for a new FiberLocal (reusing the index of a destroyed one)
 // and installs the //fibers hooks on first use. `ops` must outlive the slot.
 // Thread-safe. Aborts if `inherit` is set and ops->copy is null.
@@ -69,9 +91,17 @@ void* GetOrCreate(uint32_t index, const void* local);
 // Destroys the current fiber's value, if any.
 void Reset(uint32_t index);
 
-// The number of slot indices ever handed out (live or free): for tests that
-// check reuse.
+// The number of slot indices ever handed out (live or free), the reserved
+// slot 0 included: for tests that check reuse.
 size_t SlotCountForTesting();
+
+// The current fiber's value of a fast slot, given its FastOffset; null when
+// the fiber has none, and always null for other slots (use Find). Lock-free,
+// no call, no bounds check: one initial-exec TLS load and one load.
+inline void* FindFast(uint32_t offset) {
+  char* storage = reinterpret_cast<char*>(fibers_internal::tls_local_storage);
+  return *reinterpret_cast<void**>(storage + offset);
+}
 
 // The current fiber's value, or null. Lock-free, and no call: one
 // initial-exec TLS load (the current fiber's storage, never null; size 0
