@@ -36,6 +36,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "examples/internal/server_main.h"
 #include "runtime/cancel.h"
 #include "runtime/event.h"
 #include "runtime/event_loop.h"
@@ -67,6 +68,8 @@ using evergreen::runtime::Event;
 using evergreen::runtime::EventLoop;
 using evergreen::runtime::Task;
 using evergreen::runtime::TaskGroup;
+
+using evergreen::examples_internal::ServeUntilStopped;
 
 int Fail(const absl::Status& s) {
   fprintf(stderr, "chat_server: %s\n", s.ToString().c_str());
@@ -217,20 +220,9 @@ int main(int argc, char** argv) {
       });
     };
     double max_seconds = absl::GetFlag(FLAGS_max_seconds);
-    absl::Status s = scope.Run([&] {
-      if (max_seconds > 0) {
-        absl::Status t =
-            evergreen::runtime::WithTimeout(absl::Seconds(max_seconds), body);
-        // The time limit is a normal end.
-        if (!t.ok() && t.code() != absl::StatusCode::kDeadlineExceeded) {
-          result = t;
-        }
-      } else {
-        body();
-      }
-    });
-    // A forced shutdown (CANCELLED) was asked for: a normal end too.
-    if (!s.ok() && s.code() != absl::StatusCode::kCancelled) result = s;
+    // The time limit and a forced shutdown are normal ends.
+    absl::Status s = ServeUntilStopped(scope, max_seconds, body);
+    if (!s.ok()) result = s;
   });
   if (!server.ok()) return Fail(server.status());
   absl::Status run = (*loop)->Run();

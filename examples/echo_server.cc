@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "examples/internal/server_main.h"
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
 #include "runtime/io/signal.h"
@@ -58,8 +59,13 @@ using evergreen::runtime::CancelScope;
 using evergreen::runtime::EventLoop;
 using evergreen::runtime::Task;
 
+using evergreen::examples_internal::LoadServerTls;
+using evergreen::examples_internal::ServeUntilStopped;
+
+constexpr char kProgram[] = "echo_server";
+
 int Fail(const absl::Status& s) {
-  fprintf(stderr, "echo_server: %s\n", s.ToString().c_str());
+  fprintf(stderr, "%s: %s\n", kProgram, s.ToString().c_str());
   return 1;
 }
 
@@ -90,19 +96,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::shared_ptr<evergreen::tls::ServerContext> tls_context;
-  if (absl::GetFlag(FLAGS_tls)) {
-    if (absl::GetFlag(FLAGS_cert).empty() || absl::GetFlag(FLAGS_key).empty()) {
-      fprintf(stderr, "echo_server: --tls needs --cert and --key\n");
-      return 2;
-    }
-    evergreen::tls::ServerContextOptions options;
-    options.identities.push_back(evergreen::tls::Identity{
-        evergreen::tls::Pem::File(absl::GetFlag(FLAGS_cert)),
-        evergreen::tls::Pem::File(absl::GetFlag(FLAGS_key)),
-        {}});
-    auto ctx = evergreen::tls::ServerContext::Create(options);
-    if (!ctx.ok()) return Fail(ctx.status());
-    tls_context = *ctx;
+  if (int status = LoadServerTls(kProgram, absl::GetFlag(FLAGS_tls),
+                                 absl::GetFlag(FLAGS_cert),
+                                 absl::GetFlag(FLAGS_key), &tls_context);
+      status != 0) {
+    return status;
   }
   absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
   if (!loop.ok()) return Fail(loop.status());
@@ -161,20 +159,9 @@ int main(int argc, char** argv) {
         });
       }
     };
-    absl::Status s = scope.Run([&] {
-      if (max_seconds > 0) {
-        absl::Status t =
-            evergreen::runtime::WithTimeout(absl::Seconds(max_seconds), body);
-        // The time limit is a normal end.
-        if (!t.ok() && t.code() != absl::StatusCode::kDeadlineExceeded) {
-          result = t;
-        }
-      } else {
-        body();
-      }
-    });
-    // A forced shutdown (CANCELLED) was asked for: a normal end too.
-    if (!s.ok() && s.code() != absl::StatusCode::kCancelled) result = s;
+    // The time limit and a forced shutdown are normal ends.
+    absl::Status s = ServeUntilStopped(scope, max_seconds, body);
+    if (!s.ok()) result = s;
   });
   if (!server.ok()) return Fail(server.status());
   absl::Status run = (*loop)->Run();

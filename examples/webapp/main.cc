@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "examples/internal/server_main.h"
 #include "examples/webapp/app.h"
 #include "runtime/cancel.h"
 #include "runtime/event_loop.h"
@@ -64,8 +65,12 @@ using evergreen::runtime::CancelScope;
 using evergreen::runtime::EventLoop;
 using evergreen::runtime::Task;
 
+using evergreen::examples_internal::LoadServerTls;
+
+constexpr char kProgram[] = "webapp";
+
 int Fail(const absl::Status& s) {
-  fprintf(stderr, "webapp: %s\n", s.ToString().c_str());
+  fprintf(stderr, "%s: %s\n", kProgram, s.ToString().c_str());
   return 1;
 }
 
@@ -104,19 +109,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::shared_ptr<evergreen::tls::ServerContext> tls_context;
-  if (absl::GetFlag(FLAGS_tls)) {
-    if (absl::GetFlag(FLAGS_cert).empty() || absl::GetFlag(FLAGS_key).empty()) {
-      fprintf(stderr, "webapp: --tls needs --cert and --key\n");
-      return 2;
-    }
-    evergreen::tls::ServerContextOptions options;
-    options.identities.push_back(evergreen::tls::Identity{
-        evergreen::tls::Pem::File(absl::GetFlag(FLAGS_cert)),
-        evergreen::tls::Pem::File(absl::GetFlag(FLAGS_key)),
-        {}});
-    auto ctx = evergreen::tls::ServerContext::Create(options);
-    if (!ctx.ok()) return Fail(ctx.status());
-    tls_context = *ctx;
+  if (int status = LoadServerTls(kProgram, absl::GetFlag(FLAGS_tls),
+                                 absl::GetFlag(FLAGS_cert),
+                                 absl::GetFlag(FLAGS_key), &tls_context);
+      status != 0) {
+    return status;
   }
   evergreen::webapp::AppOptions app_options;
   app_options.static_root = absl::GetFlag(FLAGS_static_dir);
