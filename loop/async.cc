@@ -20,10 +20,6 @@ absl::StatusOr<HandlePtr<Async>> Async::Create(Loop& loop, Callback cb) {
   return async;
 }
 
-absl::Status Async::Send() {
-  return UvStatus(uv_async_send(&async_), "async send");
-}
-
 void Async::OnAsync(uv_async_t* raw) {
   auto* self = static_cast<Async*>(static_cast<Handle*>(raw->data));
   self->loop().Invoke([&] { self->cb_(*self); });

@@ -41,6 +41,10 @@ namespace loop {
 
 class Handle;
 class Request;
+namespace loop_internal {
+template <typename H>
+class CallbackSlots;
+}  // namespace loop_internal
 
 // RunMode selects how long Loop::Run runs (libuv's uv_run_mode).
 enum class RunMode {
@@ -161,6 +165,8 @@ class Loop {
  private:
   friend class Handle;
   friend class Request;
+  template <typename H>
+  friend class loop_internal::CallbackSlots;  // calls HandleException
   struct OwnTag {};
   Loop(OwnTag, int* init_rc);
   explicit Loop(uv_loop_t* default_loop);

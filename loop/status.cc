@@ -30,7 +30,9 @@ absl::StatusCode UvStatusCode(int uv_code) {
   return absl::StatusCode::kUnknown;
 }
 
-absl::Status UvStatus(int uv_code, absl::string_view operation) {
+namespace uv_status_internal {
+
+absl::Status UvErrorStatus(int uv_code, absl::string_view operation) {
   if (uv_code >= 0) return absl::OkStatus();
   // The _r variants: uv_err_name() leaks a string for unknown codes.
   char name[64];
@@ -40,6 +42,8 @@ absl::Status UvStatus(int uv_code, absl::string_view operation) {
   return absl::Status(UvStatusCode(uv_code),
                       absl::StrCat(operation, ": ", name, " (", text, ")"));
 }
+
+}  // namespace uv_status_internal
 
 }  // namespace loop
 }  // namespace evergreen

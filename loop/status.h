@@ -10,6 +10,7 @@
 #ifndef EVERGREEN_LOOP_STATUS_H_
 #define EVERGREEN_LOOP_STATUS_H_
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -25,11 +26,20 @@ namespace loop {
 // Returns kOk for codes >= 0. Thread-safe.
 absl::StatusCode UvStatusCode(int uv_code);
 
+namespace uv_status_internal {
+// UvErrorStatus is UvStatus's out-of-line part (for uv_code < 0).
+absl::Status UvErrorStatus(int uv_code, absl::string_view operation);
+}  // namespace uv_status_internal
+
 // UvStatus returns OkStatus() when uv_code >= 0, otherwise a Status with
 // UvStatusCode(uv_code) and the message
 // "<operation>: <UV_ERR_NAME> (<strerror>)", e.g.
 // "connect 127.0.0.1:9: ECONNREFUSED (connection refused)". Thread-safe.
-absl::Status UvStatus(int uv_code, absl::string_view operation);
+// Inline: on success it costs a test; the message is built out of line.
+inline absl::Status UvStatus(int uv_code, absl::string_view operation) {
+  if (ABSL_PREDICT_TRUE(uv_code >= 0)) return absl::OkStatus();
+  return uv_status_internal::UvErrorStatus(uv_code, operation);
+}
 
 }  // namespace loop
 }  // namespace evergreen

@@ -17,9 +17,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <type_traits>
+#include <utility>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
+#include "loop/callback_slots.h"
 #include "loop/loop.h"
+#include "loop/status.h"
+#include "loop/uv_nothrow.h"
 
 namespace evergreen {
 namespace loop {
@@ -34,8 +41,30 @@ class Timer final : public Handle {
   static HandlePtr<Timer> Create(Loop& loop);
 
   // Start (re)starts the timer: `cb` runs after `timeout_ms`, then every
-  // `repeat_ms` if non-zero. Returns FailedPrecondition when closing.
+  // `repeat_ms` if non-zero. `cb` replaces the previous callback, also from
+  // inside it (the running one is released once it returned). Returns
+  // FailedPrecondition when closing, InvalidArgument for an empty `cb`.
   absl::Status Start(uint64_t timeout_ms, uint64_t repeat_ms, Callback cb);
+  // The same for any callable as void(Timer&) (a lambda, a function): it is
+  // stored in the timer as it is, without a std::function around it, and
+  // without allocating when it fits in 32 bytes. Inline: restarting a timer
+  // from its callback costs little more than uv_timer_start.
+  template <typename F, typename = std::enable_if_t<
+                            !std::is_same_v<std::decay_t<F>, Callback> &&
+                            std::is_invocable_v<std::decay_t<F>&, Timer&>>>
+  absl::Status Start(uint64_t timeout_ms, uint64_t repeat_ms, F&& cb) {
+    if (ABSL_PREDICT_FALSE(IsClosing() || loop_internal::IsNullCallable(cb) ||
+                           !slots_.CanSetFast<F>())) {
+      return StartSlow<F>(timeout_ms, repeat_ms, std::forward<F>(cb));
+    }
+    slots_.SetFast(std::forward<F>(cb));
+    // libuv 1.44's uv_timer_start fails (EINVAL) only for a closing handle
+    // or a null callback, both excluded above.
+    (void)uv_timer_start(&timer_, &Timer::OnTimer<std::decay_t<F>>, timeout_ms,
+                         repeat_ms);
+    return absl::OkStatus();
+  }
+
   // Stop stops the timer; the callback no longer runs. Returns
   // FailedPrecondition when closing.
   absl::Status Stop();
@@ -51,21 +80,45 @@ class Timer final : public Handle {
 
  private:
   explicit Timer(Loop& loop);
-  static void OnTimer(uv_timer_t* raw);
+  // OnTimer<D> is libuv's callback while the callback is a D.
+  template <typename D>
+  static void OnTimer(uv_timer_t* raw) {
+    auto* self = static_cast<Timer*>(static_cast<Handle*>(raw->data));
+    // The callback may replace itself (Start) or close or drop the timer;
+    // the memory stays valid until the close callback, which runs later.
+    loop_internal::CallbackSlots<Timer>::Run<D>(self->slots_, *self);
+  }
+  // StartSlow is Start when its inline part cannot store the callback.
+  // noexcept when storing it cannot throw: a callback restarting its timer
+  // then calls nothing that throws, and needs no exception frame. A copied
+  // callable comes by value, so that Start's fast path keeps it in
+  // registers.
+  template <typename F>
+  using SlowArg = std::conditional_t<
+      loop_internal::CallbackSlots<Timer>::kCopied<std::decay_t<F>>,
+      std::decay_t<F>, F&&>;
+  template <typename F>
+  ABSL_ATTRIBUTE_NOINLINE absl::Status
+  StartSlow(uint64_t timeout_ms, uint64_t repeat_ms, SlowArg<F> cb) noexcept(
+      loop_internal::CallbackSlots<Timer>::kNothrowSet<SlowArg<F>>) {
+    if (IsClosing() || loop_internal::IsNullCallable(cb)) {
+      return StartRefused();
+    }
+    slots_.Set(std::forward<SlowArg<F>>(cb));
+    // As in Start: cannot fail once the checks above passed.
+    (void)uv_timer_start(&timer_, &Timer::OnTimer<std::decay_t<F>>, timeout_ms,
+                         repeat_ms);
+    return absl::OkStatus();
+  }
+  // StartRefused returns Start's error for a closing timer or an empty
+  // callback. Out of line: Start's fast path stays small. Out of memory for
+  // the message, the Status has the same code and no message.
+  absl::Status StartRefused() const noexcept;
 
   uv_timer_t timer_;
-  // The callback lives in one of two slots, so that Start can replace it
-  // from inside itself without moving or destroying the running one, and
-  // dispatch needs no copy: *current_ is the current callback. While it
-  // runs, the first Start switches current_ to the other slot (kReplaced);
-  // OnTimer releases the replaced callback once it returned.
-  enum class DispatchState : uint8_t { kIdle, kRunning, kReplaced };
-  Callback* Other() { return current_ == &cb_[0] ? &cb_[1] : &cb_[0]; }
-  void EndReplaced();
-
-  Callback cb_[2];
-  Callback* current_ = &cb_[0];
-  DispatchState state_ = DispatchState::kIdle;
+  // The callback; Start can replace it from inside itself (see
+  // loop/callback_slots.h).
+  loop_internal::CallbackSlots<Timer> slots_;
 };
 
 }  // namespace loop
