@@ -19,7 +19,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <new>
 #include <type_traits>
@@ -66,8 +65,8 @@ bool IsNullCallable(const F& f) {
 //   switches to the other slot (kReplaced); the running callable is released
 //   right after it returned (also after an exception).
 //
-// Exceptions thrown by the callback go to h.loop()'s exception handler, as
-// through Loop::Invoke. H must have a `Loop& loop() const` (every Handle
+// Exceptions thrown by the callback go to h.loop()'s exception handler
+// (through Loop::Invoke). H must have a `Loop& loop() const` (every Handle
 // does).
 //
 // Run<D> must only be called while D is the stored callable's type: a
@@ -146,11 +145,7 @@ class CallbackSlots {
     Slot* s = self.current_;
     if constexpr (kCopied<D>) {
       D f = *std::launder(reinterpret_cast<const D*>(s->buf));
-      try {
-        std::invoke(f, h);
-      } catch (...) {
-        h.loop().HandleException(std::current_exception());
-      }
+      h.loop().Invoke([&] { std::invoke(f, h); });
     } else {
       D* f;
       if constexpr (kFits<D>) {
@@ -159,11 +154,7 @@ class CallbackSlots {
         f = *std::launder(reinterpret_cast<D**>(s->buf));
       }
       self.flags_ |= kRunning;
-      try {
-        std::invoke(*f, h);
-      } catch (...) {
-        h.loop().HandleException(std::current_exception());
-      }
+      h.loop().Invoke([&] { std::invoke(*f, h); });
       // Set replaced it while it ran: the new one is in the other slot.
       if (ABSL_PREDICT_FALSE((self.flags_ & kReplaced) != 0)) s->Reset();
       self.flags_ &= ~(kRunning | kReplaced);

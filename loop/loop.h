@@ -41,10 +41,6 @@ namespace loop {
 
 class Handle;
 class Request;
-namespace loop_internal {
-template <typename H>
-class CallbackSlots;
-}  // namespace loop_internal
 
 // RunMode selects how long Loop::Run runs (libuv's uv_run_mode).
 enum class RunMode {
@@ -165,8 +161,6 @@ class Loop {
  private:
   friend class Handle;
   friend class Request;
-  template <typename H>
-  friend class loop_internal::CallbackSlots;  // calls HandleException
   struct OwnTag {};
   Loop(OwnTag, int* init_rc);
   explicit Loop(uv_loop_t* default_loop);
